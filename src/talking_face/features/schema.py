@@ -1,0 +1,27 @@
+"""The per-clip feature file: one compressed npz per clip, every array with the same T frames.
+
+This is the contract between the `features` pipeline (writer) and training, evaluation and notebooks
+(readers). S is `features.crop_size`; heatmaps are always at the paper's 96x96.
+"""
+
+N_MEL = 256  # mel bands per audio window (the MAN audio branch)
+N_MFCC = 13  # MFCC-like coefficients per frame (the generator's first layers)
+N_LEVELS = 256  # quantization levels of pitch and energy (one-hot in the data loader)
+N_HEATMAPS = 15  # facial-part contour heatmaps
+HEATMAP_SIZE = 96
+
+FEATURE_KEYS = {
+    "frames": "uint8 [T, S, S, 3] RGB face crop",
+    "landmarks": "float32 [T, 68, 2] dlib points (x, y) in crop pixels",
+    "heatmaps": "uint8 [T, 15, 96, 96] contour heatmaps, value / 255 in [0, 1]",
+    "flow": "float16 [T, 2, S, S] Farneback flow from frame t to t + 1 in crop pixels; flow[T-1] = 0",
+    "mel": "float32 [T, 256] log-mel of the audio window centred on frame t",
+    "mfcc": "float32 [T, 13]",
+    "f0": "float32 [T] pyworld F0 in Hz, 0 where unvoiced",
+    "pitch": "uint8 [T] quantized F0: 0 unvoiced, 1..255 log-spaced voiced levels",
+    "energy_raw": "float32 [T] L2 norm of the STFT magnitude frame",
+    "energy": "uint8 [T] quantized log energy, 0..255",
+    "boxes": "float32 [T, 4] smoothed crop box (x0, y0, x1, y1) in source-video pixels",
+    "fps": "float32 scalar, always the configured fps (25)",
+    "audio": "float32 [n] mono 16 kHz audio of the clip (for sync metrics and side-by-side videos)",
+}

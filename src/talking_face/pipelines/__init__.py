@@ -1,0 +1,1 @@
+"""Kedro pipelines: one folder each, with thin `nodes.py` over the library and `pipeline.py` wiring."""

@@ -1,0 +1,21 @@
+"""Kedro project settings: the config loader and the hooks that run with every session."""
+
+import os
+
+from kedro.config import OmegaConfigLoader
+
+# No run touches the network: Kedro telemetry, Great Expectations analytics and Ray usage stats are off.
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {
+        "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
+        "mlflow": ["mlflow*", "mlflow*/**"],
+    },
+}
