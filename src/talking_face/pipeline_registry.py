@@ -5,7 +5,9 @@ from kedro.pipeline import Pipeline
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = find_pipelines()
-    # The default run is the end-to-end chain users run as `kedro run --pipeline=train`.
-    pipelines["__default__"] = pipelines["train"]
+    # Kedro imports only the requested pipelines' modules, so `train` is here only when it was asked for
+    # (by name, or as the default run).
+    pipelines = find_pipelines(raise_errors=True)
+    if "train" in pipelines:
+        pipelines["__default__"] = pipelines["train"]
     return pipelines

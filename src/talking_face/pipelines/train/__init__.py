@@ -1,0 +1,1 @@
+"""`train`: the end-to-end chain users run, `kedro run --pipeline=train`."""

@@ -1,0 +1,106 @@
+"""Torch dataset over the per-clip feature files (see `features/schema.py`).
+
+One item is one target frame t of one clip with the conditioning the generator sees at generation time:
+the source image, the previous `context` frames (the source repeated before the clip starts), windows of
+mel, pitch and energy centred on t, and the motion targets (heatmaps at t, flow from t-1 to t). Clips are
+read lazily and a few are cached per worker, so no large object is ever shipped to workers.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from talking_face.features.schema import N_LEVELS
+
+# Log-mel values are in dB below the window's peak; this maps the usual [-80, 0] dB range to about [-1, 1].
+MEL_DB_OFFSET, MEL_DB_SCALE = 40.0, 40.0
+
+
+def load_clip(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def to_image_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1] (the generator's tanh range)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+    return tensor.movedim(-1, -3)
+
+
+def one_hot(levels: np.ndarray) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.from_numpy(levels.astype(np.int64)), N_LEVELS).float()
+
+
+def window(index: int, length: int, size: int) -> np.ndarray:
+    """Indices of a `size`-frame window centred on `index`, clamped at the clip's ends."""
+    half = size // 2
+    return np.clip(np.arange(index - half, index - half + size), 0, length - 1)
+
+
+def audio_conditioning(clip: dict[str, np.ndarray], t: int, audio_window: int) -> dict[str, torch.Tensor]:
+    """The audio inputs of frame t: mel, pitch and energy windows [K, 256] and the MFCC of frame t [13]."""
+    idx = window(t, len(clip["mel"]), audio_window)
+    mel = (torch.from_numpy(clip["mel"][idx]).float() + MEL_DB_OFFSET) / MEL_DB_SCALE
+    return {
+        "mel": mel,
+        "pitch": one_hot(clip["pitch"][idx]),
+        "energy": one_hot(clip["energy"][idx]),
+        "mfcc": torch.from_numpy(clip["mfcc"][t]).float(),
+    }
+
+
+def previous_frames(frames: np.ndarray, source: np.ndarray, t: int, context: int) -> np.ndarray:
+    """The `context` frames before t, oldest first, with the source image standing in before the clip."""
+    before = [frames[i] if i >= 0 else source for i in range(t - context, t)]
+    return np.stack(before)
+
+
+class FeatureFrameDataset(Dataset):
+    """All frames of the given feature files; items are dicts of tensors (see module docstring)."""
+
+    def __init__(self, paths: list[str | Path], context: int = 5, audio_window: int = 5, cache_clips: int = 8):
+        self.paths = [str(p) for p in paths]
+        self.context = context
+        self.audio_window = audio_window
+        self.cache_clips = cache_clips
+        self._cache: OrderedDict[str, dict] = OrderedDict()
+        lengths = [self._length(p) for p in self.paths]
+        self.index = [(clip, t) for clip, n in enumerate(lengths) for t in range(n)]
+
+    @staticmethod
+    def _length(path: str) -> int:
+        with np.load(path) as archive:
+            return int(archive["pitch"].shape[0])
+
+    def _clip(self, path: str) -> dict[str, np.ndarray]:
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        clip = load_clip(path)
+        self._cache[path] = clip
+        if len(self._cache) > self.cache_clips:
+            self._cache.popitem(last=False)
+        return clip
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        clip_number, t = self.index[item]
+        clip = self._clip(self.paths[clip_number])
+        frames = clip["frames"]
+        source = frames[0]
+        flow_to_t = clip["flow"][t - 1] if t > 0 else np.zeros_like(clip["flow"][0])
+        return {
+            "target": to_image_tensor(frames[t]),
+            "source": to_image_tensor(source),
+            "previous": to_image_tensor(previous_frames(frames, source, t, self.context)).flatten(0, 1),
+            "heatmaps": torch.from_numpy(clip["heatmaps"][t]).float() / 255.0,
+            "flow": torch.from_numpy(flow_to_t.astype(np.float32)),
+            **audio_conditioning(clip, t, self.audio_window),
+        }
