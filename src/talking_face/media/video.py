@@ -10,6 +10,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -45,21 +46,33 @@ def _open(path: str | os.PathLike):
     try:
         return av.open(str(path))
     except av.FFmpegError as error:
-        raise MediaError(path, f"not a readable media file ({error.__class__.__name__})") from None
+        if isinstance(error, EOFError) or _has_container_signature(path):
+            problem = "damaged or truncated media file: its container header is there but cannot be read"
+        else:
+            problem = "not a readable media file"
+        raise MediaError(path, f"{problem} ({error.__class__.__name__})") from None
+
+
+def _has_container_signature(path: Path) -> bool:
+    """True when the first bytes are those of a media container (mp4/mov, mkv/webm, avi/wav, flv, mpeg, ogg)."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    return (
+        head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+        or head.startswith((b"\x1a\x45\xdf\xa3", b"RIFF", b"FLV", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3", b"OggS"))
+    )
 
 
 def probe(path: str | os.PathLike) -> VideoProbe:
-    """Reads stream metadata; raises MediaError when the file has no decodable video stream."""
+    """Reads stream metadata and demuxes (never decodes) the video packets; raises MediaError when the file
+    has no readable video stream or holds fewer frames than its index promises (truncated)."""
     with _open(path) as container:
         if not container.streams.video:
             raise MediaError(path, "no video stream (audio-only file?)")
         video = container.streams.video[0]
         rate = video.average_rate or video.guessed_rate or video.base_rate
         fps = float(rate) if rate else 0.0
-        duration_s = _stream_duration(video, container)
-        frame_count = video.frames or int(round(duration_s * fps))
-        # Variable frame rate shows as a real rate that differs from the nominal base rate.
-        vfr = bool(video.base_rate and rate and abs(float(video.base_rate) - float(rate)) > 0.01 * float(rate))
+        width, height, indexed_frames = video.codec_context.width, video.codec_context.height, video.frames
         audio_rate = audio_channels = 0
         audio_duration_s = 0.0
         if container.streams.audio:
@@ -67,17 +80,55 @@ def probe(path: str | os.PathLike) -> VideoProbe:
             audio_rate = audio.codec_context.sample_rate or 0
             audio_channels = audio.codec_context.channels if hasattr(audio.codec_context, "channels") else len(audio.layout.channels)
             audio_duration_s = _stream_duration(audio, container)
-        return VideoProbe(
-            fps=fps,
-            frame_count=int(frame_count),
-            duration_s=duration_s,
-            width=video.codec_context.width,
-            height=video.codec_context.height,
-            variable_frame_rate=vfr,
-            audio_rate=int(audio_rate),
-            audio_channels=int(audio_channels),
-            audio_duration_s=audio_duration_s,
-        )
+        header_duration_s = _stream_duration(video, container)
+        packet_count, times = _demux_video(path, container, video)
+    if indexed_frames and packet_count < indexed_frames:
+        raise MediaError(path, f"truncated: {packet_count} of {indexed_frames} video frames present")
+    deltas = np.diff(times)
+    step = float(np.median(deltas)) if len(deltas) else (1.0 / fps if fps else 0.0)
+    # Constant-rate timestamps step evenly (up to rounding to the time base); variable ones do not.
+    vfr = bool(len(deltas) >= 2 and np.ptp(deltas) > max(0.2 * step, 2 * float(video.time_base or 0)))
+    duration_s = float(times[-1] - times[0] + step) if len(times) else header_duration_s
+    return VideoProbe(
+        fps=fps,
+        frame_count=int(indexed_frames or packet_count),
+        duration_s=duration_s,
+        width=width,
+        height=height,
+        variable_frame_rate=vfr,
+        audio_rate=int(audio_rate),
+        audio_channels=int(audio_channels),
+        audio_duration_s=audio_duration_s,
+    )
+
+
+def decodes_first_frame(path: str | os.PathLike, kind: str = "video") -> bool:
+    """True when the file's first `kind` ("video" or "audio") stream yields a decoded frame."""
+    with _open(path) as container:
+        streams = getattr(container.streams, kind)
+        if not streams:
+            return False
+        try:
+            for _ in container.decode(streams[0]):
+                return True
+        except av.FFmpegError:
+            return False
+    return False
+
+
+def _demux_video(path, container, stream) -> tuple[int, np.ndarray]:
+    """Counts the video packets and returns their presentation times (s, sorted), demuxing only."""
+    count, ticks = 0, []
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                count += 1
+                tick = packet.pts if packet.pts is not None else packet.dts
+                if tick is not None:
+                    ticks.append(tick)
+    except av.FFmpegError as error:
+        raise MediaError(path, f"video stream is truncated or corrupt ({error.__class__.__name__})") from None
+    return count, np.sort(np.asarray(ticks, dtype=np.float64)) * float(stream.time_base or 0)
 
 
 def _stream_duration(stream, container) -> float:
@@ -133,6 +184,7 @@ class VideoWriter:
         self._video.pix_fmt = "yuv420p"
         self._video.options = {"crf": str(crf), "preset": "veryfast"}
         self._audio = None
+        self._audio_samples = 0
         if audio_rate:
             self._audio = self._container.add_stream("aac", rate=audio_rate)
             self._audio.layout = "mono"
@@ -156,6 +208,10 @@ class VideoWriter:
             chunk = samples[start : start + 1024][None, :]
             audio_frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
             audio_frame.sample_rate = self._audio.rate
+            # Timestamps let the muxer write the AAC priming delay as an edit list; without them every
+            # decoder hears the audio 1024 samples late.
+            audio_frame.pts, audio_frame.time_base = self._audio_samples, Fraction(1, self._audio.rate)
+            self._audio_samples += chunk.shape[1]
             for packet in self._audio.encode(audio_frame):
                 self._container.mux(packet)
 
