@@ -1,0 +1,5 @@
+"""Custom Kedro datasets: catalog types for data the standard kedro-datasets types do not cover."""
+
+from talking_face.datasets.video import VideoClip, VideoDataset
+
+__all__ = ["VideoClip", "VideoDataset"]

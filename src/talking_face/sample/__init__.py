@@ -1,0 +1,13 @@
+"""The built-in sample dataset: a real photo animated to synthesized speech (no Kedro in here)."""
+
+from talking_face.sample.dataset import (
+    ClipSpec,
+    SpeakerVariant,
+    clip_makers,
+    make_clip,
+    render_clip,
+    sample_plan,
+    speaker_variants,
+)
+
+__all__ = ["ClipSpec", "SpeakerVariant", "clip_makers", "make_clip", "render_clip", "sample_plan", "speaker_variants"]

@@ -1,0 +1,171 @@
+"""The built-in sample dataset: determinism, a trackable pitch, a mouth that follows loudness, blinks, a face
+dlib finds, and the mp4 round trip through the Kedro VideoDataset."""
+
+from dataclasses import replace
+
+import av
+import numpy as np
+import pytest
+import pyworld
+from kedro.io import DatasetError
+from kedro_datasets.partitions import PartitionedDataset
+
+from talking_face.datasets import VideoDataset
+from talking_face.face.detect import detect_faces, landmarks
+from talking_face.sample import make_clip, render_clip, sample_plan
+from talking_face.sample.contact_sheet import contact_sheet, pick_frames
+from talking_face.sample.motion import blink_onsets
+from talking_face.sample.speech import Voice, synthesize
+
+FPS, RATE = 25, 16000
+
+
+def _eye_aspect_ratio(points: np.ndarray) -> float:
+    def one(eye: np.ndarray) -> float:
+        return (np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4])) / (2 * np.linalg.norm(eye[0] - eye[3]))
+
+    return (one(points[36:42]) + one(points[42:48])) / 2
+
+
+def _track(frames: np.ndarray) -> list[np.ndarray | None]:
+    """dlib's 68 landmarks per frame, None where no face is found."""
+    tracked = []
+    for frame in frames:
+        boxes = detect_faces(frame)
+        tracked.append(landmarks(frame, boxes[0]) if len(boxes) else None)
+    return tracked
+
+
+@pytest.fixture(scope="module")
+def speaker():
+    """The first default speaker, blinking at the top of the allowed range so a short clip has blinks."""
+    return replace(sample_plan(n_speakers=1, clips_per_speaker=1)[0].speaker, blink_rate=0.5)
+
+
+@pytest.fixture(scope="module")
+def tracked_clip(speaker):
+    clip = render_clip(speaker, seed=3, seconds=3.0, fps=FPS, sample_rate=RATE)  # its schedule holds two blinks
+    return clip, _track(clip.frames)
+
+
+def test_same_seed_gives_identical_clips_and_another_seed_does_not(speaker):
+    frames_a, audio_a = make_clip(speaker, seed=3, seconds=1.0)
+    frames_b, audio_b = make_clip(speaker, seed=3, seconds=1.0)
+    frames_c, audio_c = make_clip(speaker, seed=4, seconds=1.0)
+    assert frames_a.dtype == np.uint8 and frames_a.shape == (25, 256, 256, 3)
+    assert audio_a.dtype == np.float32 and audio_a.shape == (RATE,)
+    assert np.array_equal(frames_a, frames_b) and np.array_equal(audio_a, audio_b)
+    assert not np.array_equal(audio_a, audio_c) and not np.array_equal(frames_a, frames_c)
+    assert sample_plan(seed=7) == sample_plan(seed=7) != sample_plan(seed=8)
+
+
+def test_plan_lays_out_speakers_and_clips_with_distinct_seeds():
+    plan = sample_plan(n_speakers=3, clips_per_speaker=2, seconds=1.5, seed=1)
+    assert [spec.partition_id for spec in plan] == [f"spk0{s}/clip0{c}" for s in (1, 2, 3) for c in (1, 2)]
+    assert len({spec.seed for spec in plan}) == len(plan)
+    assert len({spec.speaker.look for spec in plan}) == 3
+    assert all(0.2 <= spec.speaker.blink_rate <= 0.5 for spec in plan)
+
+
+@pytest.mark.parametrize("voice", [Voice(105, 1.0), Voice(215, 1.15)], ids=["low", "high"])
+def test_pyworld_tracks_the_synthesized_pitch_contour(voice):
+    speech = synthesize(2.0, seed=5, voice=voice, sample_rate=RATE)
+    samples = speech.samples.astype(np.float64)
+    f0, times = pyworld.harvest(samples, RATE, frame_period=10.0)
+    truth = speech.f0[np.minimum((times * RATE).astype(int), len(samples) - 1)]
+    voiced = truth > 0
+    assert 0.25 < voiced.mean() < 0.8, "speech should mix voiced sound with consonants and pauses"
+    assert (f0[voiced] > 0).mean() > 0.9, "harvest should find voicing where the synthesizer voiced"
+    both = voiced & (f0 > 0)
+    assert np.median(np.abs(f0[both] / truth[both] - 1)) < 0.03
+    assert np.corrcoef(f0[both], truth[both])[0, 1] > 0.9, "the tracked contour should follow the moving F0"
+    assert np.ptp(truth[voiced]) > 0.15 * voice.base_f0, "F0 should move, not hold a monotone"
+    assert speech.loudness.max() > 0.4 and (speech.loudness == 0).mean() > 0.1, "loudness should vary, with pauses"
+
+
+def test_dlib_finds_the_face_in_nearly_every_frame_of_every_speaker():
+    for spec in sample_plan(clips_per_speaker=1, seconds=1.0):
+        frames, _ = make_clip(spec.speaker, spec.seed, spec.seconds)
+        found = np.mean([len(detect_faces(frame)) > 0 for frame in frames])
+        assert found >= 0.95, f"{spec.partition_id}: face found in {found:.0%} of frames"
+
+
+def test_mouth_opening_follows_the_loudness_envelope(tracked_clip):
+    clip, tracked = tracked_clip
+    ok = np.array([points is not None for points in tracked])
+    assert ok.mean() >= 0.95
+    points = np.stack([p for p in tracked if p is not None])
+    eye_distance = np.linalg.norm(points[:, 36:42].mean(1) - points[:, 42:48].mean(1), axis=1)
+    inner_gap = np.linalg.norm(points[:, [61, 62, 63]] - points[:, [67, 66, 65]], axis=2).mean(1) / eye_distance
+    loudness = clip.loudness[ok]
+    assert np.corrcoef(inner_gap, loudness)[0, 1] > 0.8
+    loud, quiet = loudness > 0.5, loudness < 0.05
+    assert loud.any() and quiet.any()
+    assert inner_gap[loud].mean() - inner_gap[quiet].mean() > 0.15, "loud frames should show a clearly open mouth"
+
+
+def test_blink_schedule_averages_the_configured_rate():
+    for rate in (0.2, 0.35, 0.5):
+        onsets = blink_onsets(2000.0, rate, np.random.default_rng(0))
+        assert len(onsets) / 2000.0 == pytest.approx(rate, rel=0.1)
+        assert np.diff(onsets).min() >= 0.5 / rate
+
+
+def test_eye_aspect_ratio_dips_once_per_scheduled_blink(tracked_clip):
+    clip, tracked = tracked_clip
+    ear = np.array([_eye_aspect_ratio(p) if p is not None else np.nan for p in tracked])
+    closed = ear < 0.75 * np.nanmedian(ear)
+    starts = np.flatnonzero(closed & ~np.r_[False, closed[:-1]])
+    ends = np.flatnonzero(closed & ~np.r_[closed[1:], False])
+    shut = clip.closure > 0.5
+    assert len(clip.blink_times) >= 2
+    assert len(starts) == int((shut & ~np.r_[False, shut[:-1]]).sum()), f"EAR dips at frames {starts}"
+    for start, end in zip(starts, ends):
+        assert clip.closure[start : end + 1].max() > 0.5, f"EAR dip at frames {start}-{end} without a blink"
+
+
+def test_video_dataset_round_trip_is_h264_aac_at_25_fps_in_sync(tmp_path, speaker):
+    clip = render_clip(speaker, seed=2, seconds=1.5)
+    path = tmp_path / "spk01" / "clip01.mp4"
+    dataset = VideoDataset(filepath=str(path))
+    dataset.save((clip.frames, clip.audio, FPS, RATE))
+    assert dataset.exists() and not list(path.parent.glob(".part-*"))
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert (video.codec_context.name, audio.codec_context.name) == ("h264", "aac")
+        assert float(video.average_rate) == FPS and audio.codec_context.sample_rate == RATE
+    loaded = dataset.load()
+    assert loaded.frames.shape == clip.frames.shape and loaded.fps == FPS
+    assert np.abs(loaded.frames.astype(int) - clip.frames).mean() < 5
+    assert abs(len(loaded.audio) - len(clip.audio)) <= 1024, "audio duration should match the video's"
+    n = len(clip.audio)
+    lags = np.arange(-256, 257)
+    xcorr = [np.dot(clip.audio[256 : n - 256], loaded.audio[256 + lag : n - 256 + lag]) for lag in lags]
+    assert abs(lags[int(np.argmax(xcorr))]) <= 2, "the decoded audio should not lag the video"
+
+
+def test_partitioned_dataset_lays_clips_out_as_speaker_folders(tmp_path, speaker):
+    frames, audio = make_clip(speaker, seed=1, seconds=1.0)
+    partitions = PartitionedDataset(path=str(tmp_path), dataset=VideoDataset, filename_suffix=".mp4")
+    partitions.save({"spk01/clip01": lambda: (frames, audio, FPS, RATE)})
+    assert (tmp_path / "spk01" / "clip01.mp4").is_file()
+    loaded = partitions.load()
+    assert list(loaded) == ["spk01/clip01"]
+    assert loaded["spk01/clip01"]().frames.shape == frames.shape
+
+
+def test_video_dataset_refuses_bad_clips_naming_the_file(tmp_path):
+    path = tmp_path / "bad.mp4"
+    with pytest.raises(DatasetError, match=r"bad\.mp4: frames must be uint8"):
+        VideoDataset(filepath=str(path)).save((np.zeros((5, 32, 32, 3), np.float32), np.zeros(800, np.float32), FPS, RATE))
+    with pytest.raises(DatasetError, match=r"bad\.mp4: audio must be mono"):
+        VideoDataset(filepath=str(path)).save((np.zeros((5, 32, 32, 3), np.uint8), np.zeros((2, 800), np.float32), FPS, RATE))
+    assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_contact_sheet_shows_the_loudest_frame_of_each_clip(tracked_clip):
+    clip, _ = tracked_clip
+    chosen = pick_frames(clip.loudness, 6)
+    assert len(chosen) == 6 and np.all(np.diff(chosen) > 0) and int(np.argmax(clip.loudness)) in chosen
+    figure = contact_sheet({"a/1": (clip.frames, clip.audio, FPS, RATE), "b/1": (clip.frames, clip.audio, FPS, RATE)})
+    assert len([ax for ax in figure.axes if ax.images]) == 12
