@@ -1,0 +1,338 @@
+"""The MAN networks and losses: shapes, rho, gradients, ablation variants, predictors, warp, perceptual loss."""
+
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from talking_face.models import (
+    VARIANTS,
+    FlowPredictor,
+    KeypointPredictor,
+    MANGenerator,
+    MultiScaleDiscriminator,
+    model_config,
+    rho_table,
+    set_active_sources,
+    warp,
+)
+from talking_face.models import losses
+from talking_face.models.cam import CAMLayer
+from talking_face.models.man import EfficientChannelAttention, PartialConv2d, TemporalBranch, man_blocks
+
+torch.set_num_threads(2)
+
+
+def conditioning(config, batch, seed=0):
+    """Random conditioning with the shapes and value ranges the data loader gives."""
+    gen = torch.Generator().manual_seed(seed)
+    size, window = config.image_size, config.audio_window
+
+    def one_hot():
+        return F.one_hot(torch.randint(0, 256, (batch, window), generator=gen), 256).float()
+
+    return {
+        "source": torch.rand(batch, 3, size, size, generator=gen) * 2 - 1,
+        "motion": torch.randn(batch, config.man.motion_channels, size, size, generator=gen),
+        "mel": torch.randn(batch, window, 256, generator=gen),
+        "pitch": one_hot(),
+        "energy": one_hot(),
+        "mfcc": torch.randn(batch, window, 13, generator=gen),
+    }
+
+
+def small(variant=None):
+    """The CPU preset at 32x32 with thin channels: fast enough to build many times."""
+    overrides = {"image_size": 32, "generator": {"base_channels": 8}, "discriminator": {"n_scales": 1}}
+    return model_config("cpu", variant=variant, overrides=overrides)
+
+
+def branch_kind(branch):
+    """The feature-network type a built branch actually is."""
+    if isinstance(branch, TemporalBranch):
+        return "lstm" if isinstance(branch.encoder, torch.nn.LSTM) else "conv1d"
+    if isinstance(branch.shared, PartialConv2d):
+        return "partial_conv2d"
+    return "conv2d_eca" if isinstance(branch.attention, EfficientChannelAttention) else "conv2d"
+
+
+def gan_step(generator, discriminator, cond, target):
+    """One generator update against the discriminator, with the paper's generator losses."""
+    optimizer = torch.optim.Adam(generator.parameters(), lr=2e-3, betas=(0.0, 0.9))
+    out = generator(cond)
+    fake = discriminator(out.image, cond["source"])
+    real = discriminator(target, cond["source"])
+    loss = (
+        losses.generator_adversarial_loss(fake)
+        + losses.cam_loss_generator(fake)
+        + losses.feature_matching_loss(real, fake)
+        + losses.reconstruction_loss(out.image, target, mouth_weight=2.0)
+    )
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def test_generator_and_discriminator_shapes_at_64():
+    config = model_config("cpu")
+    generator = MANGenerator(config.generator)
+    discriminator = MultiScaleDiscriminator(config.discriminator)
+    cond = conditioning(config.generator, batch=2)
+    out = generator(cond)
+    assert out.image.shape == (2, 3, 64, 64)
+    assert out.image.abs().max() <= 1
+    assert out.cam_logit.shape == (2, 2)
+    assert out.attention.shape == (2, 1, 64, 64)
+    scales = discriminator(out.image, cond["source"])
+    assert len(scales) == config.discriminator.n_scales
+    for index, scale in enumerate(scales):
+        assert scale.patch.shape[:2] == (2, 1) and scale.cam_logit.shape == (2, 2)
+        assert len(scale.features) == config.discriminator.n_layers + 1
+        assert scale.features[0].shape[-1] == 64 // 2 ** (index + 1)
+    assert scales[1].patch.shape[-1] < scales[0].patch.shape[-1]
+    with pytest.raises(ValueError, match="too small"):
+        discriminator(out.image[..., :16, :16], cond["source"][..., :16, :16])
+
+
+def test_forward_at_256_cpu_channels_and_paper_preset():
+    config = model_config("cpu", overrides={"image_size": 256})
+    cond = conditioning(config.generator, batch=1)
+    out = MANGenerator(config.generator)(cond)
+    assert out.image.shape == (1, 3, 256, 256) and out.attention.shape == (1, 1, 256, 256)
+    assert MultiScaleDiscriminator(config.discriminator)(out.image, cond["source"])[0].patch.shape[:2] == (1, 1)
+
+    paper = model_config("paper")
+    assert paper.generator.image_size == 256
+    with torch.no_grad():
+        cond = conditioning(paper.generator, batch=1)
+        out = MANGenerator(paper.generator)(cond)
+        scales = MultiScaleDiscriminator(paper.discriminator)(out.image, cond["source"])
+    assert out.image.shape == (1, 3, 256, 256)
+    assert len(scales) == paper.discriminator.n_scales
+
+
+def test_rho_sums_to_one_and_changes_under_training():
+    torch.manual_seed(0)
+    config = small()
+    generator = MANGenerator(config.generator)
+    discriminator = MultiScaleDiscriminator(config.discriminator)
+    before = rho_table(generator)
+    assert len(before) >= 2 * len(config.generator.channel_multipliers)
+    for weights in before.values():
+        assert set(weights) == set(config.generator.man.enabled)
+        assert sum(weights.values()) == pytest.approx(1.0, abs=1e-6)
+    cond = conditioning(config.generator, batch=2)
+    target = torch.rand(2, 3, 32, 32) * 2 - 1
+    for _ in range(3):
+        gan_step(generator, discriminator, cond, target)
+    after = rho_table(generator)
+    for name, weights in after.items():
+        assert sum(weights.values()) == pytest.approx(1.0, abs=1e-6)
+    changes = [abs(after[n][s] - before[n][s]) for n in before for s in before[n]]
+    assert max(changes) > 1e-4
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_ablation_variant_builds_runs_a_step_and_trains_every_active_branch(variant):
+    torch.manual_seed(0)
+    config = small(variant)
+    generator = MANGenerator(config.generator)
+    discriminator = MultiScaleDiscriminator(config.discriminator)
+    cond = {k: v for k, v in conditioning(config.generator, batch=2).items() if k in generator.conditioning_keys}
+    loss = gan_step(generator, discriminator, cond, torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert torch.isfinite(loss)
+    enabled = set(config.generator.man.enabled)
+    for name, block in man_blocks(generator):
+        assert set(block.branches) == enabled
+        for source, branch in block.branches.items():
+            assert branch_kind(branch) == config.generator.man.branches[source]
+            for param_name, param in branch.named_parameters():
+                assert param.grad is not None and param.grad.abs().sum() > 0, f"{name}.{source}.{param_name}"
+
+
+def test_switching_a_source_off_changes_output_and_renormalizes_rho():
+    torch.manual_seed(0)
+    config = small()
+    generator = MANGenerator(config.generator).eval()
+    for _, block in man_blocks(generator):
+        block.logits.data.normal_()
+    cond = conditioning(config.generator, batch=1)
+    with torch.no_grad():
+        full_output = generator(cond).image
+        full_rho = rho_table(generator)
+        for source in config.generator.man.enabled:
+            rest = [s for s in config.generator.man.enabled if s != source]
+            set_active_sources(generator, rest)
+            reduced = generator(cond).image
+            assert (reduced - full_output).abs().max() > 1e-4, source
+            for name, weights in rho_table(generator).items():
+                assert set(weights) == set(rest)
+                assert sum(weights.values()) == pytest.approx(1.0, abs=1e-6)
+                kept = sum(full_rho[name][s] for s in rest)
+                assert weights[rest[0]] == pytest.approx(full_rho[name][rest[0]] / kept, rel=1e-5)
+        set_active_sources(generator, config.generator.man.enabled)
+        assert torch.equal(generator(cond).image, full_output)
+    with pytest.raises(ValueError, match="at least one"):
+        set_active_sources(generator, [])
+
+
+def test_generator_rejects_conditioning_of_the_wrong_size():
+    config = small()
+    generator = MANGenerator(config.generator)
+    cond = conditioning(config.generator, batch=1)
+    with pytest.raises(ValueError, match="mfcc"):
+        generator({**cond, "mfcc": torch.randn(1, 13)})
+    with pytest.raises(ValueError, match="source"):
+        generator({**cond, "source": torch.randn(1, 3, 64, 64)})
+    with pytest.raises(KeyError, match="pitch"):
+        generator({k: v for k, v in cond.items() if k != "pitch"})
+
+
+def test_config_presets_variants_and_errors():
+    config = model_config("paper", variant="t3_no_pitch", overrides={"audio_window": 3})
+    assert "pitch" not in config.generator.man.enabled
+    assert config.generator.audio_window == config.keypoint.audio_window == config.flow.audio_window == 3
+    heatmaps = model_config("cpu", variant="t3_all_heatmaps")
+    assert heatmaps.generator.man.motion_channels == 15
+    generator = MANGenerator({"image_size": 16, "seed_size": 4, "man": {"enabled": ["image", "mel"]}})
+    assert generator.conditioning_keys == ("source", "mfcc", "mel")
+    with pytest.raises(ValueError, match="variant"):
+        model_config("cpu", variant="t9_nothing")
+    with pytest.raises(ValueError, match="image_size"):
+        model_config("cpu", overrides={"image_size": 48})
+    with pytest.raises(ValueError, match="lstm"):
+        model_config("cpu", overrides={"generator": {"man": {"branches": {"image": "lstm"}}}})
+    with pytest.raises(ValueError, match="unknown setting"):
+        model_config("cpu", overrides={"generator": {"base_chanels": 8}})
+
+
+@pytest.mark.parametrize("size", [64, 96])
+def test_predictor_output_shapes(size):
+    config = model_config("cpu")
+    frames = torch.rand(2, 15, size, size) * 2 - 1
+    mel = torch.randn(2, config.keypoint.audio_window, 256)
+    assert KeypointPredictor(config.keypoint)(frames, mel).shape == (2, 15, 96, 96)
+    flow = FlowPredictor(config.flow)(frames, mel)
+    assert flow.shape == (2, 2, size, size)
+    with pytest.raises(ValueError, match="mel"):
+        FlowPredictor(config.flow)(frames, mel[:, :2])
+
+
+def test_predictors_learn_from_mse():
+    torch.manual_seed(0)
+    config = model_config("cpu")
+    predictor = KeypointPredictor(config.keypoint)
+    frames, mel = torch.rand(2, 15, 64, 64), torch.randn(2, config.keypoint.audio_window, 256)
+    target = torch.zeros(2, 15, 96, 96)
+    target[:, :, 40:56, 30:66] = 1.0
+    optimizer = torch.optim.Adam(predictor.parameters(), lr=1e-3)
+    first = None
+    for _ in range(5):
+        loss = losses.predictor_loss(predictor(frames, mel), target)
+        first = first if first is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < first
+
+
+def test_warp_zero_flow_is_identity_and_constant_flow_shifts():
+    image = torch.rand(2, 3, 20, 24)
+    assert torch.allclose(warp(image, torch.zeros(2, 2, 20, 24)), image, atol=1e-5)
+    flow = torch.zeros(2, 2, 20, 24)
+    flow[:, 0], flow[:, 1] = 3.0, -2.0
+    shifted = warp(image, flow)
+    # out(y, x) = image(y - 2, x + 3) wherever that lies inside the image
+    assert torch.allclose(shifted[..., 2:, :-3], image[..., :-2, 3:], atol=1e-5)
+
+
+def test_flow_reconstruction_loss_prefers_the_true_flow():
+    previous = F.avg_pool2d(torch.rand(1, 3, 36, 36), 3, stride=1, padding=1)
+    following = torch.roll(previous, shifts=2, dims=-1)  # content moved 2 px right: flow (2, 0)
+    flow = torch.zeros(1, 2, 36, 36)
+    flow[:, 0] = 2.0
+    true_loss = losses.flow_reconstruction_loss(previous, following, flow)
+    assert true_loss < losses.flow_reconstruction_loss(previous, following, torch.zeros_like(flow)) / 5
+
+
+def test_reconstruction_loss_weights_the_lower_half():
+    target = torch.zeros(1, 3, 8, 8)
+    upper, lower = target.clone(), target.clone()
+    upper[..., :4, :] = 1.0
+    lower[..., 4:, :] = 1.0
+    assert losses.reconstruction_loss(upper, target, 5.0) == losses.reconstruction_loss(upper, target, 0.0)
+    assert losses.reconstruction_loss(lower, target, 5.0) > losses.reconstruction_loss(lower, target, 0.0)
+
+
+def test_adversarial_and_cam_losses_reward_a_correct_discriminator():
+    torch.manual_seed(0)
+    discriminator = MultiScaleDiscriminator({"n_scales": 2, "n_layers": 2, "base_channels": 8})
+    source = torch.rand(2, 3, 32, 32)
+    real, fake = discriminator(source, source), discriminator(torch.zeros_like(source), source)
+    for mode in losses.ADVERSARIAL_MODES:
+        right = losses.discriminator_adversarial_loss(real, fake, mode)
+        wrong = losses.discriminator_adversarial_loss(fake, real, mode)
+        assert torch.isfinite(right) and torch.isfinite(wrong)
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-3, betas=(0.0, 0.9))
+    start = None
+    for _ in range(5):
+        real, fake = discriminator(source, source), discriminator(torch.zeros_like(source), source)
+        loss = losses.discriminator_adversarial_loss(real, fake) + losses.cam_loss_discriminator(real, fake)
+        start = start if start is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < start
+    with pytest.raises(ValueError, match="mode"):
+        losses.generator_adversarial_loss(fake, mode="wgan")
+
+
+def test_cam_layer_shapes():
+    features, logit, attention = CAMLayer(8)(torch.randn(2, 8, 5, 7))
+    assert features.shape == (2, 8, 5, 7) and logit.shape == (2, 2) and attention.shape == (2, 1, 5, 7)
+
+
+def test_partial_conv_ignores_pixels_outside_the_mask():
+    conv = PartialConv2d(3, 4, 3, padding=1)
+    mask = torch.ones(1, 1, 10, 10)
+    mask[..., :, 5:] = 0
+    x = torch.randn(1, 3, 10, 10)
+    other = x.clone()
+    other[..., :, 5:] = torch.randn(1, 3, 10, 5)
+    out, new_mask = conv(x, mask)
+    assert torch.equal(out, conv(other, mask)[0])
+    assert new_mask[..., :, :6].all() and not new_mask[..., :, 6:].any()
+
+
+def test_perceptual_loss_is_off_with_a_warning_without_weights(tmp_path, caplog):
+    image = torch.rand(1, 3, 32, 32)
+    with caplog.at_level(logging.WARNING):
+        loss = losses.PerceptualLoss(None)
+        missing = losses.PerceptualLoss(tmp_path / "vgg19.pth")
+    assert not loss.enabled and not missing.enabled
+    assert "perceptual loss is off" in caplog.text and "vgg19.pth" in caplog.text
+    assert loss(image, torch.zeros_like(image)).item() == 0.0
+
+
+def test_perceptual_loss_with_a_saved_state_dict(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "vgg19.pth"
+    state = {f"features.{k}": v for k, v in losses._vgg19_features().state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # a full VGG19 state_dict also has the classifier
+    torch.save(state, path)
+    perceptual = losses.PerceptualLoss(path)
+    assert perceptual.enabled
+    image = (torch.rand(1, 3, 32, 32) * 2 - 1).requires_grad_()
+    target = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert perceptual(target, target).item() == 0.0
+    loss = perceptual(image, target)
+    loss.backward()
+    assert loss.item() > 0 and image.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in perceptual.parameters())
+
+    broken = tmp_path / "broken.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, broken)
+    with pytest.raises(ValueError, match="broken.pth"):
+        losses.PerceptualLoss(broken)
