@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from talking_face.features.schema import N_LEVELS
 
-# Log-mel values are in dB below the window's peak; this maps the usual [-80, 0] dB range to about [-1, 1].
-MEL_DB_OFFSET, MEL_DB_SCALE = 40.0, 40.0
+# Fixed scalings (not per-clip statistics) so that generation on any audio sees the training ranges:
+# log-mel is in dB re 1, speech spans about -70..+20 dB; MFCCs span a few hundred units.
+MEL_DB_OFFSET, MEL_DB_SCALE = 30.0, 40.0
+MFCC_SCALE = 200.0
 
 
 def load_clip(path: str | Path) -> dict[str, np.ndarray]:
@@ -43,14 +45,14 @@ def window(index: int, length: int, size: int) -> np.ndarray:
 
 
 def audio_conditioning(clip: dict[str, np.ndarray], t: int, audio_window: int) -> dict[str, torch.Tensor]:
-    """The audio inputs of frame t: mel, pitch and energy windows [K, 256] and the MFCC of frame t [13]."""
+    """The audio inputs of frame t: mel, pitch and energy windows [K, 256] and the MFCC window [K, 13]."""
     idx = window(t, len(clip["mel"]), audio_window)
     mel = (torch.from_numpy(clip["mel"][idx]).float() + MEL_DB_OFFSET) / MEL_DB_SCALE
     return {
         "mel": mel,
         "pitch": one_hot(clip["pitch"][idx]),
         "energy": one_hot(clip["energy"][idx]),
-        "mfcc": torch.from_numpy(clip["mfcc"][t]).float(),
+        "mfcc": torch.from_numpy(clip["mfcc"][idx]).float() / MFCC_SCALE,
     }
 
 
@@ -104,3 +106,31 @@ class FeatureFrameDataset(Dataset):
             "flow": torch.from_numpy(flow_to_t.astype(np.float32)),
             **audio_conditioning(clip, t, self.audio_window),
         }
+
+
+class ClipBlockSampler(Sampler[int]):
+    """Shuffled frames, read a few clips at a time: each epoch shuffles the clip order, then shuffles the
+    frames of `block_clips` clips together, so the dataset's clip cache is hit instead of re-reading a
+    compressed file per frame. Clips are sharded over data-parallel ranks (rank::world_size)."""
+
+    def __init__(self, dataset: FeatureFrameDataset, block_clips: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.block_clips = block_clips
+        self.seed = seed
+        self.epoch = 0
+        self.frames_of_clip: dict[int, list[int]] = {}
+        for item, (clip, _) in enumerate(dataset.index):
+            self.frames_of_clip.setdefault(clip, []).append(item)
+        self.clips = sorted(self.frames_of_clip)[rank::world_size]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return sum(len(self.frames_of_clip[clip]) for clip in self.clips)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(self.clips)
+        for start in range(0, len(order), self.block_clips):
+            block = np.concatenate([self.frames_of_clip[clip] for clip in order[start : start + self.block_clips]])
+            yield from rng.permutation(block).tolist()

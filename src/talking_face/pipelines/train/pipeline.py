@@ -1,9 +1,33 @@
-"""The end-to-end chain: ingest -> features -> pretrain -> train the MAN GAN -> evaluate -> register."""
+"""The end-to-end chain: ingest -> features -> pretrain -> train the MAN GAN (-> evaluate -> register)."""
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, node
 
+from talking_face.pipelines.features.pipeline import create_pipeline as features
 from talking_face.pipelines.ingest.pipeline import create_pipeline as ingest
+from talking_face.pipelines.pretrain.pipeline import create_pipeline as pretrain
+from talking_face.pipelines.train.nodes import train_man_gan
+
+
+def gan_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                train_man_gan,
+                [
+                    "training_feature_paths",
+                    "pretrained_predictors",
+                    "params:train",
+                    "params:model",
+                    "params:ray",
+                    "params:features",
+                    "params:seed",
+                ],
+                "talking_face_model",
+                name="train_man_gan",
+            )
+        ]
+    )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return ingest()
+    return ingest() + features() + pretrain() + gan_pipeline()

@@ -1,0 +1,87 @@
+"""The trained model as one object and one file: generator, motion predictor, their configuration and the
+feature parameters generation must reproduce (fps, crop, audio analysis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from talking_face.atomic import torch_save
+from talking_face.models import MANGenerator, ModelConfig, model_config
+from talking_face.training.conditioning import motion_predictor
+
+BUNDLE_VERSION = 1
+
+
+@dataclass
+class TalkingFaceModel:
+    generator: MANGenerator
+    predictor: nn.Module
+    config: ModelConfig
+    features: dict  # the `features.extract` parameters the model was trained with
+
+    @classmethod
+    def build(cls, config: ModelConfig, features: dict) -> TalkingFaceModel:
+        return cls(MANGenerator(config.generator), motion_predictor(config), config, dict(features))
+
+    @property
+    def image_size(self) -> int:
+        return self.config.generator.image_size
+
+    @property
+    def motion_kind(self) -> str:
+        return self.config.generator.man.motion
+
+    @property
+    def context_frames(self) -> int:
+        return self.config.flow.context_frames if self.motion_kind == "flow" else self.config.keypoint.context_frames
+
+    @property
+    def audio_window(self) -> int:
+        return self.config.generator.audio_window
+
+    def eval(self) -> TalkingFaceModel:
+        self.generator.eval()
+        self.predictor.eval()
+        return self
+
+    def to(self, device) -> TalkingFaceModel:
+        self.generator.to(device)
+        self.predictor.to(device)
+        return self
+
+    def state(self) -> dict:
+        return {
+            "version": BUNDLE_VERSION,
+            "config": self.config.to_dict(),
+            "features": self.features,
+            "generator": self.generator.state_dict(),
+            "predictor": self.predictor.state_dict(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> TalkingFaceModel:
+        model = cls.build(model_config("cpu", overrides=state["config"]), state["features"])
+        model.generator.load_state_dict(state["generator"])
+        model.predictor.load_state_dict(state["predictor"])
+        return model.eval()
+
+    def save(self, path: str | Path) -> Path:
+        """Writes the bundle atomically (temp file in the same folder, then rename)."""
+        return torch_save(self.state(), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TalkingFaceModel:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: model file not found")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as error:  # torch raises many types for a damaged file
+            raise ValueError(f"{path}: not a talking-face model file ({error.__class__.__name__})") from None
+        if not isinstance(state, dict) or state.get("version") != BUNDLE_VERSION:
+            raise ValueError(f"{path}: not a talking-face model file (version {BUNDLE_VERSION} expected)")
+        return cls.from_state(state)

@@ -1,0 +1,32 @@
+"""From a batch and a predicted motion to the generator's conditioning: shared by training and generation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from talking_face.models import FlowPredictor, KeypointPredictor, ModelConfig
+
+AUDIO_KEYS = ("mel", "pitch", "energy", "mfcc")
+
+
+def motion_predictor(config: ModelConfig) -> torch.nn.Module:
+    """The predictor whose output feeds the MAN motion source (flow UNet or keypoint hourglass)."""
+    if config.generator.man.motion == "flow":
+        return FlowPredictor(config.flow)
+    return KeypointPredictor(config.keypoint)
+
+
+def motion_target(batch: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
+    return batch["flow"] if kind == "flow" else batch["heatmaps"]
+
+
+def motion_for_generator(predicted: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Heatmaps come at 96x96 and are resized to the generator's size; flow already has it."""
+    if predicted.shape[-1] != image_size:
+        predicted = F.interpolate(predicted, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return predicted
+
+
+def generator_conditioning(batch: dict[str, torch.Tensor], motion: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {"source": batch["source"], "motion": motion, **{key: batch[key] for key in AUDIO_KEYS}}

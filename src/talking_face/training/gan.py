@@ -1,0 +1,108 @@
+"""The MAN GAN training step: discriminator update, then generator + jointly trained motion predictor.
+
+Generator loss (paper section 3.4): adversarial + CAM (eq. 3) + feature matching + L1 reconstruction on the
+whole frame plus the weighted lower half (eq. 5) + the predictor's MSE + VGG perceptual (only with local
+weights). Frames are conditioned as at generation time: the real previous frames (the source repeated
+before the clip starts), so training and autoregressive generation see the same kind of context.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from talking_face.models import MANGenerator, MultiScaleDiscriminator, ScaleOutput, model_config, rho_table
+from talking_face.models import losses
+from talking_face.training.conditioning import (
+    generator_conditioning,
+    motion_for_generator,
+    motion_predictor,
+    motion_target,
+)
+from talking_face.training.figures import frame_grid
+from talking_face.training.loop import run_task, seed_everything
+
+
+def split_real_fake(outputs: list[ScaleOutput]) -> tuple[list[ScaleOutput], list[ScaleOutput]]:
+    """Per-scale outputs of a [real; fake] batch -> (real outputs, fake outputs)."""
+    halves = ([], [])
+    for scale in outputs:
+        parts = [value.chunk(2) for value in (scale.patch, scale.cam_logit, scale.attention)]
+        features = [feature.chunk(2) for feature in scale.features]
+        for half in (0, 1):
+            halves[half].append(
+                ScaleOutput(parts[0][half], parts[1][half], [f[half] for f in features], parts[2][half])
+            )
+    return halves
+
+
+class GANTask:
+    def __init__(self, config: dict):
+        self.models = model_config(config["preset"], config.get("variant"), config.get("overrides"))
+        predictor = motion_predictor(self.models)
+        if config.get("predictor_state"):
+            predictor.load_state_dict(config["predictor_state"])
+        self.modules = {
+            "generator": MANGenerator(self.models.generator),
+            "predictor": predictor,
+            "discriminator": MultiScaleDiscriminator(self.models.discriminator),
+        }
+        betas, lr = tuple(config["betas"]), config["lr"]
+        generator_params = list(self.modules["generator"].parameters()) + list(predictor.parameters())
+        self.optimizers = {
+            "generator": torch.optim.Adam(generator_params, lr=lr, betas=betas),
+            "discriminator": torch.optim.Adam(self.modules["discriminator"].parameters(), lr=lr, betas=betas),
+        }
+        self.weights = config["loss_weights"]
+        self.mode = config["adversarial"]
+        self.perceptual = losses.PerceptualLoss(config.get("vgg_weights_path"))
+        self._last = None
+
+    def step(self, batch: dict[str, torch.Tensor], autocast) -> dict[str, float]:
+        generator, predictor, discriminator = (self.modules[n] for n in ("generator", "predictor", "discriminator"))
+        kind, size = self.models.generator.man.motion, self.models.generator.image_size
+        weights = self.weights
+        with autocast:
+            motion = predictor(batch["previous"], batch["mel"])
+            output = generator(generator_conditioning(batch, motion_for_generator(motion, size)))
+            fake = output.image
+
+            # One discriminator pass over real and fake together: DDP expects one forward per backward.
+            both = discriminator(torch.cat([batch["target"], fake.detach()]), batch["source"].repeat(2, 1, 1, 1))
+            d_real, d_fake = split_real_fake(both)
+            d_adversarial = losses.discriminator_adversarial_loss(d_real, d_fake, self.mode)
+            d_cam = losses.cam_loss_discriminator(d_real, d_fake)
+            d_loss = d_adversarial + weights["cam"] * d_cam
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+
+        with autocast:
+            g_fake = discriminator(fake, batch["source"])
+            terms = {
+                "adversarial": losses.generator_adversarial_loss(g_fake, self.mode),
+                "cam": losses.cam_loss_generator(g_fake),
+                "feature_matching": losses.feature_matching_loss(d_real, g_fake),
+                "reconstruction": losses.reconstruction_loss(fake, batch["target"], weights["mouth"]),
+                "predictor": losses.predictor_loss(motion, motion_target(batch, kind)),
+                "perceptual": self.perceptual(fake, batch["target"]),
+            }
+            g_loss = sum(weights[name] * value for name, value in terms.items())
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["generator"].step()
+        self._last = (fake, output.attention)
+        metrics = {f"g_{name}": value.item() for name, value in terms.items()}
+        metrics.update(g_total=g_loss.item(), d_adversarial=d_adversarial.item(), d_cam=d_cam.item())
+        for block, rho in rho_table(generator).items():
+            metrics.update({f"rho/{block}/{source}": weight for source, weight in rho.items()})
+        return metrics
+
+    def snapshot(self, batch, logger, step: int) -> None:
+        fake, attention = self._last
+        logger.image(frame_grid(batch["source"], batch["target"], fake, attention), f"train/frames_{step:06d}.png")
+
+
+def gan_loop(config: dict) -> None:
+    """Ray Train per-worker entry point."""
+    seed_everything(config["seed"])
+    run_task(GANTask(config), config)

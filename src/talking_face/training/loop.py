@@ -1,0 +1,129 @@
+"""The per-worker step loop shared by predictor pretraining and GAN training.
+
+A `Task` owns the networks, optimizers and one training step; `run_task` drives it on a Ray Train worker:
+DDP wrapping and distributed sampling through Ray's `prepare_model` / `prepare_data_loader`, resume from
+`ray.train.get_checkpoint()`, a checkpoint every `checkpoint_every` steps, metrics to MLflow from rank 0,
+bf16 autocast on GPU, and deterministic seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from contextlib import nullcontext
+from typing import Protocol
+
+import numpy as np
+import ray.train
+import torch
+from ray.train import Checkpoint
+from ray.train.torch import prepare_data_loader, prepare_model
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from talking_face.training.data import ClipBlockSampler, FeatureFrameDataset
+from talking_face.training.tracking import RankZeroLogger
+
+CHECKPOINT_FILE = "state.pt"
+
+
+class Task(Protocol):
+    modules: dict[str, torch.nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def step(self, batch: dict[str, torch.Tensor], autocast) -> dict[str, float]: ...
+
+    def snapshot(self, batch: dict[str, torch.Tensor], logger: RankZeroLogger, step: int) -> None: ...
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """The network inside a DistributedDataParallel wrapper (or the module itself)."""
+    return getattr(module, "module", module)
+
+
+def task_state(task: Task, step: int) -> dict:
+    return {
+        "step": step,
+        "modules": {name: unwrap(module).state_dict() for name, module in task.modules.items()},
+        "optimizers": {name: optimizer.state_dict() for name, optimizer in task.optimizers.items()},
+    }
+
+
+def restore(task: Task) -> int:
+    """Loads the latest Ray checkpoint into the task; returns the step to start from."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return 0
+    with checkpoint.as_directory() as folder:
+        state = torch.load(os.path.join(folder, CHECKPOINT_FILE), map_location="cpu", weights_only=False)
+    for name, module in task.modules.items():
+        unwrap(module).load_state_dict(state["modules"][name])
+    for name, optimizer in task.optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][name])
+    return int(state["step"])
+
+
+def report(task: Task, step: int, metrics: dict[str, float], with_checkpoint: bool) -> None:
+    """ray.train.report on every rank; rank 0 attaches the checkpoint when one is due."""
+    if not with_checkpoint:
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = None
+        if ray.train.get_context().get_world_rank() == 0:
+            torch.save(task_state(task, step), os.path.join(folder, CHECKPOINT_FILE))
+            checkpoint = Checkpoint.from_directory(folder)
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def make_loader(config: dict) -> tuple[DataLoader, ClipBlockSampler]:
+    """Frames of this rank's clips, shuffled in blocks of clips; Ray only moves batches to the device."""
+    block = int(config.get("block_clips", 8))
+    dataset = FeatureFrameDataset(
+        config["feature_paths"], context=config["context_frames"], audio_window=config["audio_window"], cache_clips=block
+    )
+    context = ray.train.get_context()
+    sampler = ClipBlockSampler(dataset, block, config["seed"], context.get_world_rank(), context.get_world_size())
+    loader = DataLoader(dataset, batch_size=config["batch_size"], sampler=sampler, drop_last=True)
+    return prepare_data_loader(loader, add_dist_sampler=False), sampler
+
+
+def run_task(task: Task, config: dict) -> None:
+    """Trains `task` for config['steps'] steps (cycling over epochs), resuming from the latest checkpoint."""
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    for name, module in task.modules.items():
+        task.modules[name] = prepare_model(module)
+    loader, sampler = make_loader(config)
+    start = restore(task)
+    logger = RankZeroLogger(config.get("mlflow_run") or {}, rank)
+    use_gpu = torch.cuda.is_available() and config.get("use_gpu", False)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_gpu and config.get("bf16", True) else nullcontext()
+    prefix, steps = config["metric_prefix"], config["steps"]
+    progress = tqdm(total=steps, initial=start, desc=prefix, unit="step", disable=rank != 0)
+    step, epoch = start, start // max(1, len(loader))
+    while step < steps:
+        sampler.set_epoch(epoch)
+        for batch in loader:
+            metrics = task.step(batch, autocast)
+            step += 1
+            progress.update(1)
+            if step % config["log_every"] == 0 or step == steps:
+                logger.metrics({f"{prefix}/{key}": value for key, value in metrics.items()}, step)
+                progress.set_postfix({key: f"{value:.3f}" for key, value in list(metrics.items())[:3]})
+            if step % config["image_every"] == 0 or step == steps:
+                task.snapshot(batch, logger, step)
+            due = step % config["checkpoint_every"] == 0 or step == steps
+            if due or step % config["log_every"] == 0:
+                report(task, step, {"step": step, **metrics}, with_checkpoint=due)
+            if step >= steps:
+                break
+        epoch += 1
+    progress.close()

@@ -1,0 +1,77 @@
+"""Driver-side entry points: build the loop configuration, run it under Ray Train, return the weights.
+
+A run's Ray name is a hash of everything that determines it (configuration, predictor start weights, the
+feature files), so re-running unchanged work resumes from - or simply returns - its latest checkpoint, and
+changing anything starts afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import torch
+
+from talking_face.models import model_config
+from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.training import ray_run
+from talking_face.training.gan import gan_loop
+from talking_face.training.loop import CHECKPOINT_FILE
+from talking_face.training.pretrain import pretrain_loop
+from talking_face.training.tracking import current_run
+
+
+def loop_config(params: dict, model: dict, paths: list[str], image_size: int, seed: int, ray_params: dict) -> dict:
+    """The per-worker configuration: step settings, the model preset/variant, and the feature files."""
+    if not paths:
+        raise ValueError("no training clips: the features step accepted no clip of the train split")
+    overrides = {**(model.get("overrides") or {}), "image_size": image_size}
+    models = model_config(model["preset"], model.get("variant"), overrides)
+    return {
+        **params,
+        "preset": model["preset"],
+        "variant": model.get("variant"),
+        "overrides": overrides,
+        "feature_paths": sorted(paths),
+        "context_frames": models.flow.context_frames,
+        "audio_window": models.generator.audio_window,
+        "seed": seed,
+        "use_gpu": bool(ray_params.get("use_gpu", False)),
+    }
+
+
+def run_name(prefix: str, config: dict) -> str:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for path in config["feature_paths"]:
+        stat = os.stat(path)
+        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    if config.get("predictor_state"):
+        for key, value in config["predictor_state"].items():
+            digest.update(key.encode() + value.cpu().numpy().tobytes())
+    return f"{prefix}-{digest.hexdigest()[:12]}"
+
+
+def final_state(result) -> dict:
+    with result.checkpoint.as_directory() as folder:
+        return torch.load(os.path.join(folder, CHECKPOINT_FILE), map_location="cpu", weights_only=False)
+
+
+def pretrain_predictors(config: dict, ray_params: dict) -> dict[str, dict]:
+    """{"keypoint": state_dict, "flow": state_dict} after pretraining both motion predictors."""
+    name = run_name("pretrain", config)
+    result = ray_run.fit(pretrain_loop, {**config, "mlflow_run": current_run()}, ray_params, name)
+    return final_state(result)["modules"]
+
+
+def train_gan(config: dict, ray_params: dict, predictor_states: dict, features: dict) -> dict:
+    """The trained model bundle's state (see serving.bundle), starting the motion predictor from pretraining."""
+    models = model_config(config["preset"], config.get("variant"), config["overrides"])
+    config = {**config, "predictor_state": predictor_states[models.generator.man.motion]}
+    name = run_name("train", config)
+    result = ray_run.fit(gan_loop, {**config, "mlflow_run": current_run()}, ray_params, name)
+    modules = final_state(result)["modules"]
+    bundle = TalkingFaceModel.build(models, features)
+    bundle.generator.load_state_dict(modules["generator"])
+    bundle.predictor.load_state_dict(modules["predictor"])
+    return bundle.state()
