@@ -1,0 +1,210 @@
+"""Network configuration: dataclasses, the CPU and paper presets, and the paper's ablation variants.
+
+    cfg = model_config("cpu")                                    # 64x64, small channels (the default)
+    cfg = model_config("paper", variant="t3_no_pitch")           # 256x256, full channel counts, pitch off
+    cfg = model_config("cpu", overrides={"image_size": 128, "generator": {"base_channels": 32}})
+    generator = MANGenerator(cfg.generator)                     # or MANGenerator(a plain dict)
+
+`overrides` is a nested dict shaped like `ModelConfig` (Kedro parameters can be passed straight in); the
+top-level shorthands `image_size` and `audio_window` set every network that has that field, so the
+generator and the predictors cannot disagree about the window of audio frames they were built for.
+
+Sources of the MAN block (paper eq. 1-2) and the conditioning keys the data loader provides for them:
+image -> "source" [B,3,S,S], motion -> "motion" [B,2|15,S,S], mel/pitch/energy -> [B,K,256].
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any
+
+from talking_face.features.schema import N_HEATMAPS, N_LEVELS, N_MEL, N_MFCC
+
+VIDEO_SOURCES = ("image", "motion")
+AUDIO_SOURCES = ("mel", "pitch", "energy")
+SOURCES = VIDEO_SOURCES + AUDIO_SOURCES
+CONDITION_KEYS = {"image": "source", "motion": "motion", "mel": "mel", "pitch": "pitch", "energy": "energy"}
+VIDEO_BRANCHES = ("conv2d", "partial_conv2d", "conv2d_eca")
+AUDIO_BRANCHES = ("conv1d", "lstm")
+MOTION_CHANNELS = {"flow": 2, "heatmaps": N_HEATMAPS}
+AUDIO_FEATURES = {"mel": N_MEL, "pitch": N_LEVELS, "energy": N_LEVELS}
+
+
+def _default_branches() -> dict[str, str]:
+    return {"image": "conv2d", "motion": "conv2d", "mel": "conv1d", "pitch": "conv1d", "energy": "conv1d"}
+
+
+@dataclass
+class MANConfig:
+    """Feature network ("branch") per source, which sources are on, and the branch width."""
+
+    branches: dict[str, str] = field(default_factory=_default_branches)
+    enabled: tuple[str, ...] = SOURCES
+    motion: str = "flow"  # "flow" (2 channels) or "heatmaps" (15 keypoint heatmaps)
+    hidden_channels: int = 16
+
+    def __post_init__(self) -> None:
+        self.enabled = tuple(self.enabled)
+        self.branches = {**_default_branches(), **self.branches}
+        unknown = set(self.enabled) - set(SOURCES)
+        if unknown or not self.enabled:
+            raise ValueError(f"man.enabled must be a non-empty subset of {SOURCES}, got {self.enabled}")
+        for source, branch in self.branches.items():
+            allowed = VIDEO_BRANCHES if source in VIDEO_SOURCES else AUDIO_BRANCHES
+            if source not in SOURCES or branch not in allowed:
+                raise ValueError(f"man.branches: {source!r} takes one of {allowed}, got {branch!r}")
+        if self.motion not in MOTION_CHANNELS:
+            raise ValueError(f"man.motion must be one of {tuple(MOTION_CHANNELS)}, got {self.motion!r}")
+
+    @property
+    def motion_channels(self) -> int:
+        return MOTION_CHANNELS[self.motion]
+
+
+@dataclass
+class GeneratorConfig:
+    image_size: int = 64
+    seed_size: int = 4  # side of the MFCC seed tensor; log2(image_size / seed_size) x2 upsamplings follow
+    base_channels: int = 16
+    channel_multipliers: tuple[int, ...] = (8, 8, 8, 4, 4, 2, 2, 1)  # one per MAN ResNet block
+    n_mfcc: int = N_MFCC
+    audio_window: int = 5  # K frames of MFCC entering the first layers
+    man: MANConfig = field(default_factory=MANConfig)
+
+    def __post_init__(self) -> None:
+        self.channel_multipliers = tuple(self.channel_multipliers)
+        if isinstance(self.man, dict):
+            self.man = MANConfig(**self.man)
+        ratio = self.image_size // self.seed_size
+        n_up = ratio.bit_length() - 1
+        if self.image_size % self.seed_size or ratio != 2**n_up or n_up > len(self.channel_multipliers) - 1:
+            raise ValueError(
+                f"generator: image_size {self.image_size} must be seed_size {self.seed_size} times a power of 2 "
+                f"with at most {len(self.channel_multipliers) - 1} doublings (one per MAN ResNet block but the first)"
+            )
+
+
+@dataclass
+class DiscriminatorConfig:
+    n_scales: int = 2
+    n_layers: int = 3
+    base_channels: int = 32
+    max_channels: int = 256
+    spectral_norm: bool = True
+
+
+@dataclass
+class PredictorConfig:
+    base_channels: int = 16
+    depth: int = 3  # scales of the hourglass / UNet
+    context_frames: int = 5  # previous RGB frames stacked on channels
+    audio_window: int = 5
+    mel_channels: int = 4  # mel window projected to this many constant planes
+
+
+@dataclass
+class ModelConfig:
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    keypoint: PredictorConfig = field(default_factory=PredictorConfig)
+    flow: PredictorConfig = field(default_factory=PredictorConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {},
+    "paper": {
+        "image_size": 256,
+        "generator": {
+            "seed_size": 8,
+            "base_channels": 64,
+            "channel_multipliers": (16, 16, 16, 8, 4, 2, 1, 1),  # SPADE's progression
+            "man": {"hidden_channels": 128},
+        },
+        "discriminator": {"n_scales": 3, "n_layers": 4, "base_channels": 64, "max_channels": 512},
+        "keypoint": {"base_channels": 64, "depth": 4, "mel_channels": 16},
+        "flow": {"base_channels": 64, "depth": 4, "mel_channels": 16},  # the classic UNet: 64 .. 1024 channels
+    },
+}
+
+
+def _branches(video: str, audio: str) -> dict[str, Any]:
+    return {"generator": {"man": {"branches": {"image": video, "motion": video, **dict.fromkeys(AUDIO_SOURCES, audio)}}}}
+
+
+def _sources(*enabled: str, **man: Any) -> dict[str, Any]:
+    return {"generator": {"man": {"enabled": enabled, **man}}}
+
+
+# Table 2 (feature network per source) and Table 3 (which sources feed the MAN blocks). The row names are
+# ours: each variant only overrides the MAN settings, so it combines with either preset.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "t2_conv2d_conv1d": _branches("conv2d", "conv1d"),
+    "t2_conv2d_lstm": _branches("conv2d", "lstm"),
+    "t2_partial_conv1d": _branches("partial_conv2d", "conv1d"),
+    "t2_partial_lstm": _branches("partial_conv2d", "lstm"),
+    "t2_eca_conv1d": _branches("conv2d_eca", "conv1d"),
+    "t2_eca_lstm": _branches("conv2d_eca", "lstm"),
+    "t3_all_flow": _sources(*SOURCES),
+    "t3_all_heatmaps": _sources(*SOURCES, motion="heatmaps"),
+    "t3_no_motion": _sources("image", *AUDIO_SOURCES),
+    "t3_no_mel": _sources("image", "motion", "pitch", "energy"),
+    "t3_no_pitch": _sources("image", "motion", "mel", "energy"),
+    "t3_no_energy": _sources("image", "motion", "mel", "pitch"),
+    "t3_no_pitch_energy": _sources("image", "motion", "mel"),
+    "t3_image_mel": _sources("image", "mel"),
+}
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = known[name].default_factory() if callable(known[name].default_factory) else None
+        kwargs[name] = _build(type(default), value) if is_dataclass(default) and isinstance(value, dict) else value
+    return cls(**kwargs)
+
+
+def model_config(preset: str = "cpu", variant: str | None = None, overrides: dict[str, Any] | None = None) -> ModelConfig:
+    """The preset, then the named ablation variant, then `overrides` (all nested dicts, later wins)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; known: {sorted(PRESETS)}")
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(f"unknown model variant {variant!r}; known: {sorted(VARIANTS)}")
+    values = _merge(PRESETS[preset], VARIANTS.get(variant, {}))
+    values = _merge(values, overrides or {})
+    image_size = values.pop("image_size", None)
+    audio_window = values.pop("audio_window", None)
+    if image_size is not None:
+        values.setdefault("generator", {})["image_size"] = image_size
+    if audio_window is not None:
+        for net in ("generator", "keypoint", "flow"):
+            values.setdefault(net, {})["audio_window"] = audio_window
+    return _build(ModelConfig, values)
+
+
+def as_config(cls: type, config: Any) -> Any:
+    """Accept a dataclass instance, a plain dict (e.g. Kedro parameters) or None (defaults)."""
+    if config is None:
+        return cls()
+    if isinstance(config, cls):
+        return config
+    if isinstance(config, dict):
+        return _build(cls, config)
+    raise TypeError(f"{cls.__name__} expected, got {type(config).__name__}")

@@ -1,0 +1,105 @@
+"""The MAN generator: MFCC seed -> 8 MAN ResNet blocks with upsampling -> CAM layer -> tanh RGB.
+
+    generator = MANGenerator(GeneratorConfig())          # or a plain dict, or model_config("cpu").generator
+    out = generator(conditioning)
+    out.image [B,3,S,S] in [-1,1], out.cam_logit [B,2], out.attention [B,1,S,S]
+
+`conditioning` (one sample per row, S = config.image_size, K = config.audio_window):
+    "source"  [B,3,S,S]    the identity photo in [-1,1]
+    "motion"  [B,2,S,S]    predicted flow (man.motion == "flow") or [B,15,S,S] keypoint heatmaps
+    "mel"     [B,K,256]    log-mel window;  "pitch", "energy": [B,K,256] one-hot windows
+    "mfcc"    [B,K,13]     ([B,13] when K == 1): enters the first layers
+Only the keys of the enabled MAN sources are read, plus "source" and "mfcc" which the seed always uses.
+
+Layout: an MLP turns the MFCC window into a small spatial tensor (seed_size^2) concatenated with a
+thumbnail of the source image and fused by a 3x3 conv; the identity itself reaches every block through the
+image MAN source. Blocks run at seed_size until the n_up = log2(S / seed_size) upsamplings (nearest, x2)
+that follow blocks n-1-n_up .. n-2, so only the last block runs at S (as SPADE's last block; full-size
+blocks dominate the cost). The CAM layer comes right before that last block: the third-last layer, counting
+the output conv, with its attention map at full resolution.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from talking_face.models.cam import CAMLayer
+from talking_face.models.config import CONDITION_KEYS, GeneratorConfig, as_config
+from talking_face.models.man import MANResBlock
+
+
+class GeneratorOutput(NamedTuple):
+    image: torch.Tensor
+    cam_logit: torch.Tensor
+    attention: torch.Tensor
+
+
+class MFCCSeed(nn.Module):
+    """MFCC window [B,K,13] + source [B,3,S,S] -> seed features [B,C,s,s]."""
+
+    def __init__(self, n_inputs: int, channels: int, seed_size: int):
+        super().__init__()
+        self.seed_size = seed_size
+        self.planes = min(channels, 64)  # few planes from the MLP keep its weight matrix small at 256x256
+        self.mlp = nn.Sequential(
+            nn.Linear(n_inputs, 256), nn.LeakyReLU(0.2), nn.Linear(256, self.planes * seed_size * seed_size)
+        )
+        self.fuse = nn.Conv2d(self.planes + 3, channels, 3, padding=1)
+
+    def forward(self, mfcc: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        audio = self.mlp(mfcc.flatten(1)).view(-1, self.planes, self.seed_size, self.seed_size)
+        thumbnail = F.adaptive_avg_pool2d(source, self.seed_size)
+        return self.fuse(torch.cat([audio, thumbnail], 1))
+
+
+class MANGenerator(nn.Module):
+    def __init__(self, config: GeneratorConfig | dict[str, Any] | None = None):
+        super().__init__()
+        self.config = config = as_config(GeneratorConfig, config)
+        channels = [config.base_channels * m for m in config.channel_multipliers]
+        n_blocks = len(channels)
+        n_up = (config.image_size // config.seed_size).bit_length() - 1
+        self.upsample_after = set(range(n_blocks - 1 - n_up, n_blocks - 1))
+        self.seed = MFCCSeed(config.n_mfcc * config.audio_window, channels[0], config.seed_size)
+        self.blocks = nn.ModuleList(
+            MANResBlock(c_in, c_out, config.man) for c_in, c_out in zip([channels[0]] + channels[:-1], channels)
+        )
+        self.cam = CAMLayer(channels[-2])
+        self.to_rgb = nn.Conv2d(channels[-1], 3, 3, padding=1)
+
+    @property
+    def conditioning_keys(self) -> tuple[str, ...]:
+        """The conditioning entries this generator reads."""
+        video_audio = tuple(CONDITION_KEYS[s] for s in self.config.man.enabled if CONDITION_KEYS[s] != "source")
+        return ("source", "mfcc", *video_audio)
+
+    def _check(self, conditioning: dict[str, torch.Tensor]) -> torch.Tensor:
+        size, window = self.config.image_size, self.config.audio_window
+        source = conditioning["source"]
+        if source.dim() != 4 or source.shape[1:] != (3, size, size):
+            raise ValueError(f"conditioning 'source' must be [B,3,{size},{size}], got {list(source.shape)}")
+        mfcc = conditioning["mfcc"]
+        mfcc = mfcc.unsqueeze(1) if mfcc.dim() == 2 else mfcc
+        if mfcc.shape[1:] != (window, self.config.n_mfcc):
+            raise ValueError(
+                f"conditioning 'mfcc' must be [B,{window},{self.config.n_mfcc}] (the generator's audio_window), "
+                f"got {list(conditioning['mfcc'].shape)}"
+            )
+        return mfcc
+
+    def forward(self, conditioning: dict[str, torch.Tensor]) -> GeneratorOutput:
+        mfcc = self._check(conditioning)
+        x = self.seed(mfcc.to(conditioning["source"].dtype), conditioning["source"])
+        cam_logit = attention = None
+        for index, block in enumerate(self.blocks):
+            if index == len(self.blocks) - 1:
+                x, cam_logit, attention = self.cam(x)
+            x = block(x, conditioning)
+            if index in self.upsample_after:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        image = torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2)))
+        return GeneratorOutput(image, cam_logit, attention)
