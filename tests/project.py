@@ -11,7 +11,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_FOLDERS = ["01_raw", "02_intermediate", "03_primary", "04_feature", "06_models", "07_model_output", "08_reporting"]
+DATA_FOLDERS = ["01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models", "07_model_output", "08_reporting"]
 
 
 def make_project(folder: Path) -> Path:

@@ -23,5 +23,13 @@ FEATURE_KEYS = {
     "energy": "uint8 [T] quantized log energy, 0..255",
     "boxes": "float32 [T, 4] smoothed crop box (x0, y0, x1, y1) in source-video pixels",
     "fps": "float32 scalar, always the configured fps (25)",
-    "audio": "float32 [n] mono 16 kHz audio of the clip (for sync metrics and side-by-side videos)",
+    "audio": "float32 [T * 640] mono 16 kHz audio of the clip, cut or zero-padded to T frames of 640 samples",
+}
+
+# Header keys stored in every feature file beside the arrays, so a file says what produced it.
+RECORD_KEYS = {
+    "params_hash": "str scalar, hash of the extraction parameters and code version (features.extract)",
+    "content_hash": "str scalar, the manifest's content_hash of the clip's video (and sidecar audio)",
+    "summary": "str scalar, JSON of the clip's feature summary row (features.extract.feature_summary)",
+    "error": "str scalar, only in the file of a clip that could not be used: why; it then holds no arrays",
 }

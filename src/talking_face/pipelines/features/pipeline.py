@@ -1,0 +1,30 @@
+"""extract (Ray, incremental) -> validate the summary (Great Expectations) -> PNG panels."""
+
+from kedro.pipeline import Pipeline, node
+
+from talking_face.pipelines.features.nodes import extract_features, render_feature_panels, validate_features
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                extract_features,
+                ["manifest", "feature_index", "params:features"],
+                ["feature_clips", "feature_status"],
+                name="extract_features",
+            ),
+            node(
+                validate_features,
+                ["manifest", "feature_status", "feature_index", "params:features"],
+                ["feature_summary", "feature_rejected_clips", "feature_validation_report"],
+                name="validate_features",
+            ),
+            node(
+                render_feature_panels,
+                ["feature_summary", "feature_clips", "params:features"],
+                "feature_panels",
+                name="render_feature_panels",
+            ),
+        ]
+    )
