@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from talking_face.face.heatmaps import CONTOUR_GROUPS, contour_heatmaps
+from talking_face.face.track import FaceTrackError, detect_track
 from talking_face.features.audio import audio_features, pitch_track, quantize_energy, stft_energy
 from talking_face.features.extract import extract_clip, feature_summary, shape_problems
 from talking_face.features.flow import farneback_flow, flow_to_color
@@ -170,6 +171,17 @@ def test_a_30_fps_clip_is_resampled_to_25_fps(grid_dir, tmp_path):
     assert len(features["frames"]) == pytest.approx(75, abs=1)
     assert len(features["mel"]) == len(features["frames"]) == len(features["flow"])
     assert float(features["fps"]) == 25.0
+
+
+def test_frames_without_a_face_get_boxes_from_their_neighbours(grid_dir):
+    frames, _ = read_frames(grid_dir / "bbaf2n.mpg", fps=25)
+    truth = detect_track(frames, detect_every=1)
+    blanked = frames.copy()
+    blanked[20:30] = 128  # two of the 16 sampled frames (every 5th) lose the face
+    track = detect_track(blanked, detect_every=5, max_faceless_fraction=0.2)
+    assert np.abs(track[20:30] - truth[20:30]).max() < 8  # px, on a 125 px face
+    with pytest.raises(FaceTrackError, match="no face found in 2 of 16 sampled frames"):
+        detect_track(blanked, detect_every=5, max_faceless_fraction=0.1)
 
 
 def test_a_clip_without_a_face_is_rejected_with_the_reason(tmp_path):

@@ -122,7 +122,7 @@ def run_task(task: Task, config: dict) -> None:
                 task.snapshot(batch, logger, step)
             due = step % config["checkpoint_every"] == 0 or step == steps
             if due or step % config["log_every"] == 0:
-                report(task, step, {"step": step, **metrics}, with_checkpoint=due)
+                report(task, step, {"step": step, "resumed_from": start, **metrics}, with_checkpoint=due)
             if step >= steps:
                 break
         epoch += 1

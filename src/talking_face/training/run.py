@@ -1,8 +1,8 @@
 """Driver-side entry points: build the loop configuration, run it under Ray Train, return the weights.
 
 A run's Ray name is a hash of everything that determines it (configuration, predictor start weights, the
-feature files), so re-running unchanged work resumes from - or simply returns - its latest checkpoint, and
-changing anything starts afresh.
+feature files) except its length and logging cadence, so re-running unchanged work returns its latest
+checkpoint, raising `steps` continues from it, and changing anything else starts afresh.
 """
 
 from __future__ import annotations
@@ -41,8 +41,13 @@ def loop_config(params: dict, model: dict, paths: list[str], image_size: int, se
     }
 
 
+# Settings that do not change what is learned up to a given step: a run that differs only in these resumes.
+RESUMABLE_KEYS = ("steps", "log_every", "image_every", "checkpoint_every", "mlflow_run", "predictor_state")
+
+
 def run_name(prefix: str, config: dict) -> str:
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    identity = {key: value for key, value in config.items() if key not in RESUMABLE_KEYS}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     for path in config["feature_paths"]:
         stat = os.stat(path)
         digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
@@ -59,9 +64,12 @@ def final_state(result) -> dict:
 
 def pretrain_predictors(config: dict, ray_params: dict) -> dict[str, dict]:
     """{"keypoint": state_dict, "flow": state_dict} after pretraining both motion predictors."""
-    name = run_name("pretrain", config)
-    result = ray_run.fit(pretrain_loop, {**config, "mlflow_run": current_run()}, ray_params, name)
-    return final_state(result)["modules"]
+    return final_state(fit_pretraining(config, ray_params))["modules"]
+
+
+def fit_pretraining(config: dict, ray_params: dict):
+    """The Ray Train result of pretraining (metrics, checkpoint)."""
+    return ray_run.fit(pretrain_loop, {**config, "mlflow_run": current_run()}, ray_params, run_name("pretrain", config))
 
 
 def train_gan(config: dict, ray_params: dict, predictor_states: dict, features: dict) -> dict:

@@ -1,0 +1,97 @@
+"""Training on real feature files: the dataset, a short GAN training that learns, and Ray Train with two
+CPU workers writing a checkpoint that a restarted run resumes from."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from talking_face.features.extract import extract_clip
+from talking_face.media.video import write_video
+from talking_face.sample.dataset import make_clip, speaker_variants
+from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.training.data import ClipBlockSampler, FeatureFrameDataset
+from talking_face.training.gan import GANTask
+from talking_face.training.run import final_state, fit_pretraining, loop_config, run_name
+from tests.project import PROJECT_ROOT
+
+SIZE = 32
+MODEL = {"preset": "cpu", "overrides": {"discriminator": {"n_layers": 2}, "generator": {"base_channels": 8}}}
+
+
+def conf(name: str) -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "conf/base" / f"parameters_{name}.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def feature_file(tmp_path_factory):
+    """One 2-second sample clip through the real feature extraction, at a 32-pixel crop."""
+    folder = tmp_path_factory.mktemp("features")
+    frames, audio = make_clip(speaker_variants(1, seed=3)[0], seed=3, seconds=2.0)
+    video = write_video(folder / "clip.mp4", frames, audio=audio)
+    features = extract_clip(video, video, {"crop_size": SIZE})
+    path = folder / "clip.npz"
+    np.savez(path, **features)
+    return str(path)
+
+
+def test_dataset_items_carry_the_generation_conditioning(feature_file):
+    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5)
+    first, later = dataset[0], dataset[10]
+    assert len(dataset) == 50
+    assert first["previous"].shape == (15, SIZE, SIZE) and first["mel"].shape == (5, 256)
+    # Before the clip starts, the source image stands in for the previous frames.
+    assert torch.equal(first["previous"][:3], first["source"]) and torch.equal(first["previous"][-3:], first["source"])
+    assert torch.equal(later["previous"][-3:], dataset[9]["target"])
+    assert later["pitch"].sum(-1).eq(1).all() and first["flow"].abs().sum() == 0
+
+
+def test_clip_block_sampler_visits_every_frame_once_and_shards_clips(feature_file):
+    dataset = FeatureFrameDataset([feature_file, feature_file, feature_file], context=5, audio_window=5)
+    whole = list(ClipBlockSampler(dataset, block_clips=2, seed=1))
+    assert sorted(whole) == list(range(len(dataset)))
+    shards = [set(ClipBlockSampler(dataset, 2, 1, rank, 2)) for rank in (0, 1)]
+    assert not shards[0] & shards[1] and len(shards[0] | shards[1]) == len(dataset)
+
+
+def test_short_gan_training_lowers_the_reconstruction_loss(feature_file):
+    torch.manual_seed(0)
+    params = {**conf("train")["train"], "lr": 0.001}
+    config = loop_config(params, MODEL, [feature_file], SIZE, seed=0, ray_params={})
+    task = GANTask(config)
+    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5)
+    batch = next(iter(DataLoader(dataset, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))))
+    losses = [task.step(batch, nullcontext())["g_reconstruction"] for _ in range(40)]
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3])
+
+
+def test_ray_train_two_workers_checkpoint_and_resume(feature_file, tmp_path):
+    params = {**conf("pretrain")["pretrain"], "steps": 4, "batch_size": 4, "log_every": 2, "checkpoint_every": 2, "image_every": 100}
+    ray_params = {"num_workers": 2, "resources_per_worker": {"CPU": 1}, "num_cpus": 2, "storage_path": str(tmp_path / "ray")}
+    config = loop_config(params, MODEL, [feature_file, feature_file], SIZE, seed=0, ray_params=ray_params)
+    first = fit_pretraining(config, ray_params)
+    assert first.metrics["step"] == 4 and first.metrics["resumed_from"] == 0
+    assert list((tmp_path / "ray" / run_name("pretrain", config)).glob("checkpoint_*")), "no checkpoint written"
+
+    # Asking the same run for more steps resumes from its checkpoint at step 4 instead of starting over.
+    resumed = fit_pretraining({**config, "steps": 6}, ray_params)
+    assert resumed.metrics["step"] == 6 and resumed.metrics["resumed_from"] == 4
+    assert set(final_state(resumed)["modules"]) == {"keypoint", "flow"}
+
+
+def test_model_bundle_round_trip(tmp_path, feature_file):
+    from talking_face.models import model_config
+
+    model = TalkingFaceModel.build(model_config("cpu", overrides={"image_size": SIZE, **MODEL["overrides"]}), {"fps": 25, "crop_size": SIZE, "audio": {}})
+    path = model.save(tmp_path / "model.pt")
+    loaded = TalkingFaceModel.load(path)
+    for key, value in model.generator.state_dict().items():
+        assert torch.equal(value, loaded.generator.state_dict()[key])
+    with pytest.raises(ValueError, match="not a talking-face model file"):
+        (tmp_path / "bad.pt").write_text("nope")
+        TalkingFaceModel.load(tmp_path / "bad.pt")
