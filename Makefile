@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install train test sample-data clean-data
+.PHONY: install train test sample-data clean-data retrain
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ sample-data: $(STAMP)
 
 train: sample-data
 	$(BIN)/kedro run --config kedro.yml
+
+# What the scheduled workflow runs: pull, retrain, record and push the data, the promotion gate.
+retrain: $(STAMP)
+	scripts/retrain.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests

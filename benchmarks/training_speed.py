@@ -60,8 +60,8 @@ def timed_loop(config: dict) -> None:
 
     task.step = step
     run_task(task, config)
-    warm = times[config["warmup"] :]
-    ray.train.report({"seconds_per_step": float(np.median(warm))})
+    if ray.train.get_context().get_world_rank() == 0:
+        Path(config["timing_file"]).write_text(str(float(np.median(times[config["warmup"] :]))))
 
 
 def measure(size: int, preset: str, workers: int, steps: int, batch: int, gpu: bool, folder: Path) -> dict:
@@ -75,8 +75,9 @@ def measure(size: int, preset: str, workers: int, steps: int, batch: int, gpu: b
         "storage_path": str(folder / "ray"),
     }
     config = loop_config(params, {"preset": preset}, paths, size, seed=0, ray_params=ray_params)
-    result = ray_run.fit(timed_loop, config, ray_params, f"bench-{size}-{preset}-{workers}-{time.time_ns()}")
-    seconds = result.metrics["seconds_per_step"]
+    config["timing_file"] = str(folder / f"timing-{time.time_ns()}.txt")
+    ray_run.fit(timed_loop, config, ray_params, f"bench-{size}-{preset}-{workers}-{time.time_ns()}")
+    seconds = float(Path(config["timing_file"]).read_text())
     return {"size": size, "preset": preset, "workers": workers, "batch": batch, "s/step": seconds, "frames/s": workers * batch / seconds}
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.dvc_project import reproduced_project  # noqa: F401  (the project after `dvc repro`, shared)
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")

@@ -7,6 +7,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+import mlflow
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -40,5 +41,11 @@ def run_pipeline(folder: Path, pipeline: str, params: dict | None = None) -> dic
     """`kedro run --pipeline=<pipeline> --params=...` inside `folder`; returns the run's free outputs."""
     with inside(folder):
         bootstrap_project(folder)
-        with KedroSession.create(project_path=folder, runtime_params=params or {}) as session:
-            return session.run(pipeline_names=[pipeline])
+        try:
+            with KedroSession.create(project_path=folder, runtime_params=params or {}) as session:
+                return session.run(pipeline_names=[pipeline])
+        finally:
+            # kedro-mlflow reopens its run before every node and MLflow 3 stacks each reopening, so the
+            # run outlives the session; close it, or the next session or test in this process logs into it.
+            while mlflow.active_run() is not None:
+                mlflow.end_run()

@@ -4,11 +4,16 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
+from talking_face.hooks import DataVersionHook
+
 # No run touches the network: Kedro telemetry, Great Expectations analytics and Ray usage stats are off.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+# kedro-mlflow registers its own hook through its entry point; ours tags the run it opens.
+HOOKS = (DataVersionHook(),)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

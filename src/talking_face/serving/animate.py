@@ -3,7 +3,10 @@
 
 This is the one generation path: evaluation, the `talking-face` CLI, the batch `generate` pipeline and the
 MLflow pyfunc model all call `animate`, so what is measured is what users get. Frames stream out one at a
-time, so memory stays flat however long the audio is.
+time and the audio is analysed a chunk (30 s) at a time, so memory stays flat however long the audio is.
+
+Speed: what does not depend on earlier frames is computed ahead (`serving.stepper`): the image branches once,
+the audio branches and the MFCC seed in one batched call per chunk; only the motion path runs per frame.
 """
 
 from __future__ import annotations
@@ -15,10 +18,15 @@ from typing import Iterator, NamedTuple
 import numpy as np
 import torch
 
-from talking_face.features.audio import audio_features, video_hop
+from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_hop
 from talking_face.serving.bundle import TalkingFaceModel
-from talking_face.training.conditioning import generator_conditioning, motion_for_generator
+from talking_face.serving.stepper import FrameStepper
+from talking_face.training.conditioning import AUDIO_KEYS, generator_conditioning, motion_for_generator
 from talking_face.training.data import audio_conditioning, to_image_tensor
+
+CHUNK_FRAMES = 750  # frames whose audio is analysed and batched together (30 s at 25 fps)
+MARGIN_FRAMES = 50  # extra audio analysed either side of a chunk, so its features match the whole clip's
+BATCH_FRAMES = 50  # frames whose audio branches run as one batch (bounds their outputs' memory)
 
 
 class GeneratedFrame(NamedTuple):
@@ -35,6 +43,32 @@ def frame_count(n_samples: int, sample_rate: int, fps: float) -> int:
     return max(1, math.ceil(n_samples / video_hop(sample_rate, fps)))
 
 
+def audio_chunks(
+    audio: np.ndarray, n_frames: int, fps: float, params: dict, chunk_frames: int = CHUNK_FRAMES, margin: int = MARGIN_FRAMES
+) -> Iterator[tuple[int, int, dict[str, np.ndarray], int]]:
+    """(first frame, frame count, features, offset of the first frame in them) for each chunk of frames.
+
+    A chunk's features come from its audio plus `margin` frames either side (cut at the clip's ends), so
+    every window the chunk needs sees the same samples as in the whole clip; segments start on frames where
+    the video and the pitch/energy hops meet, so those grids line up too. Audio up to one chunk long is
+    analysed whole, exactly as the features pipeline does.
+    """
+    options = {**AUDIO_DEFAULTS, **params}
+    hop = video_hop(int(options["sample_rate"]), fps)
+    align = math.lcm(hop, int(options["stft_hop"])) // hop
+    for first in range(0, n_frames, chunk_frames):
+        count = min(chunk_frames, n_frames - first)
+        start = max(0, first - margin) // align * align
+        stop = min(n_frames, first + count + margin)
+        yield first, count, audio_features(audio[start * hop : stop * hop], stop - start, fps, options), first - start
+
+
+def audio_batch(features: dict[str, np.ndarray], offset: int, count: int, window: int, device) -> dict[str, torch.Tensor]:
+    """The generator's audio inputs for `count` frames from `offset` on, stacked: each key [count, K, F]."""
+    rows = [audio_conditioning(features, offset + i, window) for i in range(count)]
+    return {key: torch.stack([row[key] for row in rows]).to(device) for key in AUDIO_KEYS}
+
+
 @torch.inference_mode()
 def animate(model: TalkingFaceModel, source_crop: np.ndarray, audio: np.ndarray) -> Iterator[GeneratedFrame]:
     """Yields one GeneratedFrame per video frame of `audio` (mono, at the model's audio sample rate).
@@ -44,14 +78,17 @@ def animate(model: TalkingFaceModel, source_crop: np.ndarray, audio: np.ndarray)
     fps = float(model.features["fps"])
     audio_params = model.features["audio"]
     n_frames = frame_count(len(audio), int(audio_params["sample_rate"]), fps)
-    clip_audio = audio_features(audio, n_frames, fps, audio_params)
     device = next(model.generator.parameters()).device
     source = to_image_tensor(source_crop)[None].to(device)
+    stepper = FrameStepper(model.generator, source)
     previous = deque([source] * model.context_frames, maxlen=model.context_frames)
-    for t in range(n_frames):
-        batch = {key: value[None].to(device) for key, value in audio_conditioning(clip_audio, t, model.audio_window).items()}
-        batch["source"] = source
-        motion = model.predictor(torch.cat(list(previous), 1), batch["mel"])
-        output = model.generator(generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
-        previous.append(output.image)
-        yield GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].float().cpu().numpy())
+    for _, count, features, offset in audio_chunks(audio, n_frames, fps, audio_params):
+        for begin in range(offset, offset + count, BATCH_FRAMES):
+            frames_audio = audio_batch(features, begin, min(BATCH_FRAMES, offset + count - begin), model.audio_window, device)
+            stepper.set_audio(frames_audio)
+            for i in range(len(frames_audio["mel"])):
+                batch = {"source": source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
+                motion = model.predictor(torch.cat(list(previous), 1), batch["mel"])
+                output = stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
+                previous.append(output.image)
+                yield GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].float().cpu().numpy())

@@ -17,7 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 pretrain,
                 ["training_feature_paths", "params:pretrain", "params:model", "params:ray", "params:features", "params:seed"],
-                "pretrained_predictors",
+                ["pretrained_predictors", "pretrain_history"],
                 name="pretrain_predictors",
             ),
         ]

@@ -1,10 +1,12 @@
-"""The end-to-end chain: ingest -> features -> pretrain -> train the MAN GAN (-> evaluate -> register)."""
+"""The end-to-end chain: ingest -> features -> pretrain -> train the MAN GAN -> evaluate -> register."""
 
 from kedro.pipeline import Pipeline, node
 
+from talking_face.pipelines.evaluate.pipeline import create_pipeline as evaluate
 from talking_face.pipelines.features.pipeline import create_pipeline as features
 from talking_face.pipelines.ingest.pipeline import create_pipeline as ingest
 from talking_face.pipelines.pretrain.pipeline import create_pipeline as pretrain
+from talking_face.pipelines.register.pipeline import create_pipeline as register
 from talking_face.pipelines.train.nodes import train_man_gan
 
 
@@ -22,7 +24,7 @@ def gan_pipeline() -> Pipeline:
                     "params:features",
                     "params:seed",
                 ],
-                "talking_face_model",
+                ["talking_face_model", "train_history"],
                 name="train_man_gan",
             )
         ]
@@ -30,4 +32,4 @@ def gan_pipeline() -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return ingest() + features() + pretrain() + gan_pipeline()
+    return ingest() + features() + pretrain() + gan_pipeline() + evaluate() + register()

@@ -1,0 +1,86 @@
+"""The `talking-face` command.
+
+    talking-face generate --image face.jpg --audio speech.wav --out out.mp4 [--model URI] [--no-paste-back]
+    talking-face promote --version 3 [--force]
+
+Bad input (no face, unreadable image or audio, silent or empty audio, a model that does not resolve) ends
+with one line on stderr and exit status 1, and no output file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from talking_face.serving.resolve import DEFAULT_MODEL_URI
+
+DEFAULT_MODEL_NAME = "talking-face-man"
+
+
+def _fail(error: BaseException) -> click.ClickException:
+    return click.ClickException(" ".join(str(error).split()))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Talking-face video from one photo and speech (MAN, Kumar et al.)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+@main.command()
+@click.option("--image", required=True, type=click.Path(path_type=Path), help="Photo with a face (any size, jpg/png/...).")
+@click.option("--audio", required=True, type=click.Path(path_type=Path), help="Speech (wav, mp3, m4a, flac, ogg ...).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The mp4 to write.")
+@click.option(
+    "--model",
+    "model_uri",
+    default=DEFAULT_MODEL_URI,
+    show_default=True,
+    help="models:/ or runs:/ URI (MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder or bundle .pt.",
+)
+@click.option("--paste-back/--no-paste-back", default=True, show_default=True, help="Whole photo, or the face crop only.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def generate(image: Path, audio: Path, out: Path, model_uri: str, paste_back: bool, quiet: bool) -> None:
+    """Animate the face in IMAGE to the speech in AUDIO and write an H.264 mp4 with the audio."""
+    from talking_face.serving.resolve import load_model
+    from talking_face.serving.video import generate_video
+
+    try:
+        model = load_model(model_uri)
+        result = generate_video(model, image, audio, out, paste_back=paste_back, progress=not quiet)
+    except (ValueError, OSError) as error:  # MediaError, ModelNotFound and file-system errors
+        raise _fail(error) from None
+    click.echo(f"{result.path}: {result.frames} frames, {result.width}x{result.height}, {result.duration_s:.2f} s")
+
+
+@main.command()
+@click.option("--version", "version", required=True, type=int, help="The registered model version to promote.")
+@click.option("--force", is_flag=True, help="Skip the promotion checks.")
+@click.option("--model-name", default=DEFAULT_MODEL_NAME, show_default=True, help="The registered model.")
+def promote(version: int, force: bool, model_name: str) -> None:
+    """Move the `champion` alias to VERSION when it passes the promotion gate (or with --force); exit
+    status 1 when it stays where it was."""
+    from mlflow.exceptions import MlflowException
+
+    from talking_face.serving.resolve import missing_sqlite_store, tracking_uri
+
+    store = tracking_uri()
+    if missing_sqlite_store(store) is not None:
+        raise _fail(f"{store}: no MLflow tracking database here (set MLFLOW_TRACKING_URI)")
+    try:
+        from talking_face.registry.promotion import promote_version
+    except ImportError as error:
+        raise _fail(f"promotion is not available: {error}") from None
+    try:
+        decision = promote_version(model_name, version, force=force, tracking_uri=store)
+    except (ValueError, OSError, MlflowException) as error:
+        raise _fail(error) from None
+    click.echo(f"{model_name} version {version}: {decision.decision} ({decision.reason})")
+    if not decision.promoted:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

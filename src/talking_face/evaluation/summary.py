@@ -1,0 +1,59 @@
+"""Per-split means of the per-clip metrics: the flat numeric dict that is the metrics file (DVC's metrics
+file, MLflow metrics, model-version tags) and the input of the promotion gate.
+
+Keys are "<split>.<system>.<metric>" (e.g. "test_unseen.model.lmd_mouth", "test_unseen.baseline.ssim") and
+"<split>.n_clips". Means skip clips where a metric is undefined (NaN); a metric undefined on every clip, or
+not measured at all (WER without a lip-reading model), has no key rather than a non-numeric value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from talking_face.evaluation.run import SYSTEMS
+
+# The metric columns of the per-clip table, in the order of the paper's Table 1 and then ours.
+METRICS = (
+    "ssim",  # unitless, higher is better
+    "psnr",  # dB, higher is better
+    "cpbd",  # unitless 0-1, higher is sharper
+    "wer",  # word error rate, only with a lip-reading model
+    "identity_cosine",  # the paper's ACD-C: 1 - cosine similarity of dlib embeddings
+    "identity_euclidean",  # the paper's ACD-E: L2 distance of dlib embeddings
+    "blinks_per_s",  # 1/s, best close to the real video's
+    "lmd_mouth",  # pixels of a 256x256 crop, lower is better
+    "lmd_all",
+    "sync_corr",  # Pearson r of mouth opening and audio energy, higher is better
+    "sync_lag",  # frames
+    "face_detected_fraction",
+)
+
+
+def summarise(per_clip: pd.DataFrame, splits: list[str]) -> dict[str, float]:
+    """Mean of every metric per split and system over the clips of `per_clip` (from `run.evaluate_model`)."""
+    summary: dict[str, float] = {}
+    for split in splits:
+        rows = per_clip[per_clip["split"] == split]
+        summary[f"{split}.n_clips"] = float(rows["clip_id"].nunique())
+        for system in SYSTEMS:
+            system_rows = rows[rows["system"] == system]
+            for metric in METRICS:
+                if metric not in system_rows:
+                    continue
+                mean = pd.to_numeric(system_rows[metric], errors="coerce").mean()
+                if isinstance(mean, float) and math.isfinite(mean):
+                    summary[f"{split}.{system}.{metric}"] = float(mean)
+    return dict(sorted(summary.items()))
+
+
+def metric_history(summary: dict[str, float], step: int = 0) -> dict[str, dict]:
+    """The summary in kedro-mlflow's MlflowMetricsHistoryDataset form: {key: {"value": v, "step": step}}."""
+    return {key: {"value": float(value), "step": step} for key, value in summary.items()}
+
+
+def split_metrics(summary: dict[str, float], split: str, system: str) -> dict[str, float]:
+    """{metric: value} of one split and system of a summary."""
+    prefix = f"{split}.{system}."
+    return {key[len(prefix):]: value for key, value in summary.items() if key.startswith(prefix)}

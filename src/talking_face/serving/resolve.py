@@ -1,0 +1,82 @@
+"""A model reference as users write it -> the TalkingFaceModel it names.
+
+Accepted: a registry URI (`models:/talking-face-man@champion`, `models:/talking-face-man/3`), a run's model
+(`runs:/<run id>/model`, or `runs:/<run id>` for the default artifact path), any other MLflow model URI, a
+local MLflow model directory (one holding an `MLmodel` file), or a model bundle file (`.pt`). Registry and run
+URIs are looked up in MLFLOW_TRACKING_URI when set, else in `sqlite:///mlflow.db` in the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from talking_face.serving.bundle import TalkingFaceModel
+
+DEFAULT_MODEL_URI = "models:/talking-face-man@champion"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_ARTIFACT_PATH = "model"
+
+
+class ModelNotFound(ValueError):
+    """A model reference that does not lead to a talking-face model; the message is one line."""
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def missing_sqlite_store(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` tracking URI when it does not exist (MLflow would create it)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri.removeprefix("sqlite:///"))
+    return None if path.is_file() else path
+
+
+def load_model(reference: str | os.PathLike) -> TalkingFaceModel:
+    """The model `reference` names (see the module docstring); ModelNotFound when it does not resolve."""
+    reference = str(reference)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", reference):
+        return _load_mlflow_model(reference)
+    path = Path(reference)
+    if path.is_file():
+        try:
+            return TalkingFaceModel.load(path)
+        except ValueError as error:
+            raise ModelNotFound(_one_line(error)) from None
+    if path.is_dir():
+        if not (path / "MLmodel").is_file():
+            raise ModelNotFound(f"{path}: not an MLflow model directory (no MLmodel file in it)")
+        return _load_mlflow_model(str(path.resolve()))
+    raise ModelNotFound(f"{reference}: no such model file or directory, and not a models:/ or runs:/ URI")
+
+
+def _load_mlflow_model(uri: str) -> TalkingFaceModel:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from talking_face.serving.pyfunc import TalkingFacePyfunc
+
+    if uri.startswith(("models:/", "runs:/")):
+        store = tracking_uri()
+        missing = missing_sqlite_store(store)
+        if missing is not None:
+            hint = "set MLFLOW_TRACKING_URI or pass --model"
+            raise ModelNotFound(f"{uri}: no MLflow tracking database at {missing.resolve()} ({hint})")
+        mlflow.set_tracking_uri(store)
+        if re.fullmatch(r"runs:/[^/]+/?", uri):
+            uri = f"{uri.rstrip('/')}/{DEFAULT_ARTIFACT_PATH}"
+    try:
+        python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    except (MlflowException, OSError) as error:
+        message = error.message if isinstance(error, MlflowException) else str(error)
+        raise ModelNotFound(f"{uri}: {_one_line(message)}") from None
+    if not isinstance(python_model, TalkingFacePyfunc):
+        raise ModelNotFound(f"{uri}: an MLflow model, but not a talking-face model")
+    return python_model.model

@@ -1,0 +1,180 @@
+"""Registration and the promotion gate against a real MLflow registry (a temporary SQLite store) with real
+registered pyfunc versions of small untrained bundles. Evaluation results are passed in as summaries, the
+way the `evaluate` pipeline hands them over, except where the champion must be re-evaluated for real."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from talking_face.evaluation.run import evaluate_model, select_clips
+from talking_face.evaluation.summary import summarise
+from talking_face.registry import DEFAULT_RULES, bundle_hash, data_version, gate, promote_version, register_and_gate
+from talking_face.registry import store
+from talking_face.serving.bundle import TalkingFaceModel
+from tests.tiny_models import make_feature_clips, tiny_bundle
+
+EVALUATE = {"splits": ["test_unseen"]}
+FAKE_CLIPS = [{"clip_id": "spk09_clip01", "split": "test_unseen", "content_hash": "c0ffee", "params_hash": "p1"}]
+
+
+def summary(lmd: float, sync: float, ssim: float, baseline_lmd: float = 6.0) -> dict[str, float]:
+    """An evaluation summary as `evaluation.summary.summarise` writes it, with chosen values."""
+    return {
+        "test_unseen.n_clips": 4.0,
+        "test_unseen.model.lmd_mouth": lmd,
+        "test_unseen.model.sync_corr": sync,
+        "test_unseen.model.ssim": ssim,
+        "test_unseen.baseline.lmd_mouth": baseline_lmd,
+        "test_unseen.baseline.sync_corr": 0.0,
+        "test_unseen.baseline.ssim": 0.85,
+    }
+
+
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("registry")
+    previous = os.getcwd()
+    os.chdir(folder)  # a SQLite store keeps artifacts under ./mlruns
+    try:
+        yield f"sqlite:///{folder / 'mlflow.db'}"
+    finally:
+        os.chdir(previous)
+
+
+@pytest.fixture
+def name(request) -> str:
+    return f"tf-{request.node.name.replace('_', '-')[:60]}"
+
+
+def register(tracking, name, state, metrics, clips=FAKE_CLIPS, data="data-1"):
+    return register_and_gate(state, metrics, clips, data, {"model_name": name}, EVALUATE, tracking_uri=tracking)
+
+
+def aliases(tracking, name) -> dict[str, int]:
+    return dict(MlflowClient(tracking, tracking).get_registered_model(name).aliases)
+
+
+def tags(tracking, name, version) -> dict[str, str]:
+    return dict(MlflowClient(tracking, tracking).get_model_version(name, str(version)).tags)
+
+
+def snapshot(tracking, name) -> tuple:
+    client = MlflowClient(tracking, tracking)
+    versions = {v.version: dict(v.tags) for v in client.search_model_versions(f"name='{name}'")}
+    return versions, aliases(tracking, name)
+
+
+def test_gate_rules_without_a_registry():
+    champion = summary(lmd=5.0, sync=0.30, ssim=0.80)
+    assert gate(summary(4.0, 0.35, 0.79), champion).passed  # SSIM 0.01 lower: inside the 0.02 tolerance
+    assert not gate(summary(4.0, 0.35, 0.77), champion).passed  # SSIM 0.03 lower
+    assert not gate(summary(4.0, 0.30, 0.80), champion).passed  # sync not strictly higher
+    worse_than_baseline = gate(summary(7.0, 0.9, 0.9), None)
+    assert not worse_than_baseline.passed and "baseline" in worse_than_baseline.reason
+    missing = gate({"test_unseen.model.lmd_mouth": 1.0}, None)
+    assert not missing.passed and "no value" in missing.reason
+    seen_only = gate(summary(4.0, 0.35, 0.79), champion, {**DEFAULT_RULES, "split": "test_seen"})
+    assert not seen_only.passed  # nothing was measured on test_seen
+
+
+def test_fingerprints_follow_content_not_files():
+    state = tiny_bundle(1)
+    assert bundle_hash(TalkingFaceModel.from_state(state).state()) == bundle_hash(state)
+    assert bundle_hash(tiny_bundle(2)) != bundle_hash(state)
+    manifest = pd.DataFrame({"clip_id": ["a", "b"], "split": ["train", "test_unseen"], "content_hash": ["1", "2"]})
+    paths = ["/somewhere/a.npz"]
+    assert data_version(manifest, paths) == data_version(manifest.iloc[::-1], ["/elsewhere/a.npz"])
+    assert data_version(manifest.assign(split=["train", "train"]), paths) != data_version(manifest, paths)
+    assert data_version(manifest, paths + ["/x/b.npz"]) != data_version(manifest, paths)
+
+
+def test_first_model_is_promoted_only_if_it_beats_the_baseline(tracking, name):
+    first = register(tracking, name, tiny_bundle(1), summary(lmd=7.0, sync=0.2, ssim=0.8))
+    assert first.registered and first.decision == "rejected" and not first.promoted
+    assert aliases(tracking, name) == {"challenger": 1}
+    recorded = tags(tracking, name, 1)
+    assert recorded["promotion.decision"] == "rejected" and "baseline" in recorded["promotion.reason"]
+    assert float(recorded["metrics.test_unseen.model.lmd_mouth"]) == 7.0
+
+    second = register(tracking, name, tiny_bundle(2), summary(lmd=5.0, sync=0.2, ssim=0.8))
+    assert second.decision == "promoted" and second.reason.startswith("first model")
+    assert aliases(tracking, name) == {"challenger": 2, "champion": 2}
+
+
+def test_gate_both_ways_against_the_champion(tracking, name):
+    register(tracking, name, tiny_bundle(1), summary(lmd=5.0, sync=0.30, ssim=0.80))
+    worse = register(tracking, name, tiny_bundle(2), summary(lmd=5.5, sync=0.40, ssim=0.82))
+    assert worse.decision == "rejected" and worse.champion_after == 1
+    assert aliases(tracking, name) == {"champion": 1, "challenger": 2}
+    reason = tags(tracking, name, 2)["promotion.reason"]
+    assert "champion stays version 1" in reason and "lmd_mouth" in reason and "sync_corr" not in reason
+
+    better = register(tracking, name, tiny_bundle(3), summary(lmd=4.0, sync=0.35, ssim=0.79))
+    assert better.decision == "promoted" and better.champion_before == 1 and better.champion_after == 3
+    assert aliases(tracking, name) == {"champion": 3, "challenger": 3}
+    assert tags(tracking, name, 3)["promotion.compared_with"] == "version 1"
+
+
+def test_registering_twice_changes_nothing(tracking, name):
+    champion_state, challenger_state = tiny_bundle(1), tiny_bundle(2)
+    register(tracking, name, champion_state, summary(lmd=5.0, sync=0.3, ssim=0.8))
+    register(tracking, name, challenger_state, summary(lmd=5.5, sync=0.3, ssim=0.8))
+    before = snapshot(tracking, name)
+    again = register(tracking, name, TalkingFaceModel.from_state(challenger_state).state(), summary(lmd=5.5, sync=0.3, ssim=0.8))
+    assert not again.registered and again.version == 2 and again.decision == "rejected"
+    assert snapshot(tracking, name) == before
+    # Re-running the champion's registration finds it already champion; challenger moves back to it, as
+    # after its own first run, and nothing else changes.
+    champion_again = register(tracking, name, champion_state, summary(lmd=5.0, sync=0.3, ssim=0.8))
+    assert champion_again.decision == "already champion" and not champion_again.registered
+    versions, now = snapshot(tracking, name)
+    assert versions == before[0] and now == {"champion": 1, "challenger": 1}
+
+
+def test_manual_promotion_with_and_without_force(tracking, name):
+    register(tracking, name, tiny_bundle(1), summary(lmd=5.0, sync=0.3, ssim=0.8))
+    register(tracking, name, tiny_bundle(2), summary(lmd=5.5, sync=0.3, ssim=0.8))
+    refused = promote_version(name, 2, tracking_uri=tracking)
+    assert refused.decision == "rejected" and aliases(tracking, name)["champion"] == 1
+
+    client = MlflowClient(tracking, tracking)
+    client.set_model_version_tag(name, "2", store.METRICS_EVALUATION_VERSION, "other-clips")
+    elsewhere = promote_version(name, 2, tracking_uri=tracking)
+    assert elsewhere.decision == "rejected" and "different test clips" in elsewhere.reason
+
+    forced = promote_version(name, "2", force=True, tracking_uri=tracking)
+    assert forced.decision == "promoted by force" and forced.promoted
+    assert aliases(tracking, name)["champion"] == 2
+    assert tags(tracking, name, 2)["promotion.decision"] == "promoted by force"
+    with pytest.raises(ValueError, match="no such registered model version"):
+        promote_version(name, 99, tracking_uri=tracking)
+
+
+def test_champion_is_re_evaluated_from_its_registered_bundle_on_new_data(tracking, name, tmp_path):
+    features = make_feature_clips(tmp_path / "clips", [("spk00_clip01", "test_unseen")])
+    files = {clip_id: str(tmp_path / "clips" / f"{clip_id}.npz") for clip_id in features["clip_id"]}
+    clips = select_clips(features, files, ["test_unseen"])
+    champion_state = tiny_bundle(1)
+    register(tracking, name, champion_state, summary(lmd=5.0, sync=0.3, ssim=0.8), clips, data="data-1")
+
+    candidate = register(tracking, name, tiny_bundle(2), summary(lmd=0.5, sync=0.99, ssim=0.99, baseline_lmd=9.0), clips, data="data-2")
+    assert candidate.champion_reevaluated and candidate.decision == "promoted"
+    expected = summarise(evaluate_model(TalkingFaceModel.from_state(champion_state), clips, EVALUATE).per_clip, ["test_unseen"])
+    stored = tags(tracking, name, 1)
+    assert stored[store.METRICS_DATA_VERSION] == "data-2" and stored[store.DATA_VERSION] == "data-1"
+    for key, value in expected.items():
+        assert float(stored[f"metrics.{key}"]) == pytest.approx(value, rel=1e-9, abs=1e-12)
+    assert float(stored["metrics.test_unseen.model.lmd_mouth"]) != 5.0
+    with pytest.raises(MlflowException):
+        MlflowClient(tracking, tracking).get_model_version(name, "3")  # re-evaluating registers nothing
+
+    # By hand, a version whose metrics come from other clips is re-evaluated when the clips are given.
+    MlflowClient(tracking, tracking).set_model_version_tag(name, "1", store.METRICS_EVALUATION_VERSION, "older")
+    manual = promote_version(name, 1, tracking_uri=tracking, clips=clips, evaluate_params=EVALUATE)
+    assert manual.champion_reevaluated and manual.decision == "rejected" and aliases(tracking, name)["champion"] == 2
+    assert tags(tracking, name, 1)[store.METRICS_EVALUATION_VERSION] == candidate.evaluation_version

@@ -1,0 +1,63 @@
+"""The data version: from dvc.lock when it matches the data, else from the feature files' own headers;
+and the hook that records it on the MLflow run of a training node."""
+
+from __future__ import annotations
+
+import shutil
+
+import mlflow
+import numpy as np
+import yaml
+from kedro.pipeline import node
+
+from talking_face.hooks import DATA_VERSION_TAG, DataVersionHook
+from talking_face.versioning import FEATURE_DIR, data_version, locked_outputs
+
+
+def write_features(root, clips: dict[str, str]) -> None:
+    """npz feature files holding only the header keys: {clip_id: content_hash}."""
+    folder = root / FEATURE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for clip_id, content_hash in clips.items():
+        np.savez(folder / f"{clip_id}.npz", content_hash=np.array(content_hash), params_hash=np.array("p1"), frames=np.zeros(3))
+
+
+def test_without_dvc_the_version_comes_from_the_feature_headers(tmp_path):
+    write_features(tmp_path / "a", {"spk1_c1": "h1", "spk2_c1": "h2"})
+    version = data_version(tmp_path / "a")
+    assert version.startswith("features:") and data_version(tmp_path / "a") == version
+    # Same content elsewhere (another clone, other file times): same version.
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert data_version(tmp_path / "b") == version
+    write_features(tmp_path / "b", {"spk2_c1": "h2-recut"})
+    assert data_version(tmp_path / "b") != version
+
+
+def test_a_lock_that_dvc_cannot_confirm_is_not_trusted(tmp_path):
+    write_features(tmp_path, {"spk1_c1": "h1"})
+    lock = {"schema": "2.0", "stages": {"features": {"cmd": "kedro run --pipeline=features", "outs": [
+        {"path": "data/04_feature/feature_summary.parquet", "hash": "md5", "md5": "b" * 32},
+        {"path": "data/04_feature/clips", "hash": "md5", "md5": "a" * 32 + ".dir"},
+    ]}}}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    assert [out["path"] for out in locked_outputs(tmp_path / "dvc.lock", "features")] == sorted(out["path"] for out in lock["stages"]["features"]["outs"])
+    assert data_version(tmp_path).startswith("features:")  # not a DVC repository: the files speak for themselves
+
+
+def test_hook_tags_the_run_of_a_training_node_once(tmp_path):
+    write_features(tmp_path, {"spk1_c1": "h1"})
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    hook = DataVersionHook()
+    hook.after_context_created(type("Context", (), {"project_path": tmp_path})())
+    trains = node(lambda paths: paths, "training_feature_paths", "model", name="trains")
+    ingests = node(lambda params: params, "params:ingest", "manifest", name="ingests")
+    try:
+        with mlflow.start_run() as run:
+            hook.before_node_run(ingests, {})
+            assert DATA_VERSION_TAG not in mlflow.get_run(run.info.run_id).data.tags
+            hook.before_node_run(trains, {})
+            assert mlflow.get_run(run.info.run_id).data.tags[DATA_VERSION_TAG] == data_version(tmp_path)
+        hook.before_node_run(trains, {})  # no active run (tracking disabled): nothing to tag, no error
+    finally:
+        mlflow.set_tracking_uri(previous)
