@@ -74,7 +74,8 @@ def end_to_end(model: TalkingFaceModel, seconds: float, threads: int) -> dict:
         start, cpu_start = time.perf_counter(), time.process_time()
         video = generate_video(model, image, audio, Path(folder, "out.mp4"), progress=False, threads=threads)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    return {"frames": video.frames, "fps": video.frames / wall, "rtf": seconds / wall, "cpu_ms_per_frame": 1000 * cpu / video.frames}
+    frames = video.frames
+    return {"frames": frames, "fps": frames / wall, "rtf": seconds / wall, "cpu_ms_per_frame": 1000 * cpu / frames}
 
 
 def main() -> None:
@@ -92,21 +93,22 @@ def main() -> None:
     autocast = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16) if args.bf16 else nullcontext()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}, {args.device}")
     rows = []
-    for config in [str(args.model)] if args.model else args.configs:
+    for index, config in enumerate([str(args.model)] if args.model else args.configs):
         model = build(config, args.model).to(args.device)
-        slow = args.device == "cpu" and model.image_size >= 256
-        seconds = args.seconds / 4 if slow else args.seconds
+        seconds = args.seconds / 4 if args.device == "cpu" and model.image_size >= 256 else args.seconds
         audio = synthesize(seconds + args.warmup / FPS, 3).samples
+        network = {"config": config, "size": model.image_size}
         for threads in args.threads:
             with torch_threads(threads):
-                result = time_frames(model, audio, args.warmup, autocast)
-            rows.append({"what": "model", "config": config, "size": model.image_size, "threads": threads, **result})
-            print(f"  {config} threads={threads}: {result['fps']:.1f} frames/s", file=sys.stderr)
-        if args.end_to_end and config == (args.configs[0] if not args.model else config):
+                timing = time_frames(model, audio, args.warmup, autocast)
+            rows.append({"what": "model", **network, "threads": threads, **timing})
+            print(f"  {config} threads={threads}: {rows[-1]['fps']:.1f} frames/s", file=sys.stderr)
+        if args.end_to_end and index == 0:
             for threads in args.threads:
-                result = end_to_end(model, args.seconds, threads)
-                rows.append({"what": "end to end", "config": config, "size": model.image_size, "threads": threads, **result})
-    print(f"\n{'what':<11} {'network':<10} {'size':>5} {'threads':>7} {'frames':>6} {'frames/s':>9} {'RTF':>6} {'CPU ms/frame':>13}")
+                timing = end_to_end(model, args.seconds, threads)
+                rows.append({"what": "end to end", **network, "threads": threads, **timing})
+    header = ("what", "network", "size", "threads", "frames", "frames/s", "RTF", "CPU ms/frame")
+    print("\n{:<11} {:<10} {:>5} {:>7} {:>6} {:>9} {:>6} {:>13}".format(*header))
     for row in rows:
         print(
             f"{row['what']:<11} {row['config']:<10} {row['size']:>5} {row['threads']:>7} {row['frames']:>6} "

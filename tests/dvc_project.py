@@ -71,7 +71,7 @@ def make_dvc_project(folder: Path, remote: Path) -> Path:
     """Copies the project's tracked layout into `folder`, makes it a fresh git + DVC repository whose
     default remote (`store`, as in .dvc/config) is moved to `remote` via config.local, and shrinks the
     parameters to TINY_PARAMETERS."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints", "cli.py")  # TEMP-HACK
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
     for name in COPIED:
         shutil.copy(PROJECT_ROOT / name, folder / name)
     for name in COPIED_FOLDERS:

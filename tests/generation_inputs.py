@@ -43,7 +43,8 @@ def write_audio(path: Path, samples: np.ndarray, sample_rate: int = 16000, stere
         stream = container.add_stream(codec, rate=rate)
         stream.layout = layout
         for start in range(0, channels.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(channels[:, start : start + 1024]), format="fltp", layout=layout)
+            chunk = np.ascontiguousarray(channels[:, start : start + 1024])
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
             frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
             for packet in stream.encode(frame):
                 container.mux(packet)

@@ -1,23 +1,29 @@
-"""`talking-face generate` end to end (sample data and a real GRID speaker), its one-line errors on bad
-input, and the batch `generate` pipeline skipping bad rows."""
+"""`talking-face generate` end to end (sample data and a real GRID speaker), the photo crop and paste-back,
+every audio format, the one-line errors on bad input, and the batch `generate` pipeline skipping bad rows."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import shutil
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from talking_face.cli import main
+from talking_face.face.detect import detect_faces
 from talking_face.media.audio import probe_audio, read_audio
+from talking_face.media.errors import MediaError
 from talking_face.media.video import probe, read_frames
-from tests.generation_inputs import photo, speech, untrained_bundle, write_audio, write_image
+from talking_face.serving.photo import PasteBack, face_photo, find_face, read_image
+from talking_face.serving.video import read_speech
+from tests.generation_inputs import AUDIO_FORMATS, photo, speech, untrained_bundle, write_audio, write_image
 from tests.project import make_project, run_pipeline
 
 
@@ -86,6 +92,104 @@ def test_generate_on_a_real_grid_frame_with_its_speech(grid_dir, inputs, tmp_pat
     assert_talking_video(out, seconds, (360, 288))
 
 
+def test_crop_is_centred_on_the_face_like_the_training_crops():
+    image, margin = photo(400), 0.3
+    crop = face_photo(image, 128, margin).crop
+    boxes = detect_faces(cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC))
+    assert len(boxes) >= 1
+    x0, y0, x1, y1 = boxes[0] / 256
+    assert abs((x0 + x1) / 2 - 0.5) < 0.08 and abs((y0 + y1) / 2 - 0.5) < 0.1
+    assert (x1 - x0) == pytest.approx(1 / (1 + 2 * margin), rel=0.2)
+
+
+def test_pasting_the_crop_back_restores_the_photo():
+    image = photo(320)
+    face = face_photo(image, 96, 0.3)
+    pasted = PasteBack(face)(face.crop)
+    assert pasted.shape == image.shape and pasted.dtype == np.uint8
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    outside = np.ones(image.shape[:2], bool)
+    outside[max(y0, 0) : y1, max(x0, 0) : x1] = False
+    assert np.array_equal(pasted[outside], image[outside])
+    inside = pasted[max(y0, 0) : y1, max(x0, 0) : x1].astype(float) - image[max(y0, 0) : y1, max(x0, 0) : x1]
+    assert np.abs(inside).mean() < 6  # only the 96-pixel resampling blur differs
+    # A grey crop lands on the face's centre and fades out before the crop box's corners.
+    grey = PasteBack(face)(np.full_like(face.crop, 128))
+    centre = grey[(y0 + y1) // 2, (x0 + x1) // 2].astype(int)
+    assert np.abs(centre - 128).max() <= 2
+    corner = (min(max(y0 + 2, 0), 319), min(max(x0 + 2, 0), 319))
+    assert np.abs(grey[corner].astype(int) - image[corner].astype(int)).max() <= 3
+
+
+def test_a_face_at_the_photo_edge_is_cropped_and_pasted_back():
+    image = np.ascontiguousarray(photo(320)[:, 70:])  # the crop box now reaches past the left edge
+    face = face_photo(image, 64, 0.3)
+    assert face.box[0] < 0
+    assert PasteBack(face)(face.crop).shape == image.shape
+
+
+def test_the_largest_of_several_faces_is_used_with_a_warning(caplog):
+    canvas = np.full((400, 700, 3), 200, np.uint8)
+    canvas[40:360, 20:340] = photo(320)
+    canvas[100:300, 450:650] = photo(200)
+    with caplog.at_level(logging.WARNING, logger="talking_face.serving.photo"):
+        box = find_face(canvas, "two.png")
+    assert box[2] < 340  # inside the big portrait
+    assert "two.png: 2 faces found" in caplog.text
+
+
+def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    from PIL import Image
+
+    upright = photo(256)
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(upright)))  # as a phone stores a portrait shot
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    stored.save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    image = read_image(tmp_path / "phone.jpg")
+    assert image.shape == upright.shape
+    assert np.abs(image.astype(float) - upright).mean() < 5
+    find_face(image, "phone.jpg")  # dlib's detector only finds upright faces
+
+
+def test_unreadable_images_and_faceless_photos_fail_with_one_line(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    gradient = np.repeat(np.linspace(0, 255, 300, dtype=np.uint8)[None, :, None], 200, 0).repeat(3, 2)
+    cases = {
+        tmp_path / "missing.png": "does not exist",
+        tmp_path / "empty.png": "empty",
+        tmp_path / "notes.jpg": "not a readable image",
+    }
+    for path, problem in cases.items():
+        with pytest.raises(MediaError, match=problem) as error:
+            read_image(path)
+        assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+    with pytest.raises(MediaError, match="gradient.png: no face found"):
+        face_photo(read_image(write_image(tmp_path / "gradient.png", gradient)), 64, 0.3, tmp_path / "gradient.png")
+
+
+@pytest.mark.parametrize("suffix", sorted(AUDIO_FORMATS))
+@pytest.mark.parametrize("stereo", [False, True], ids=["mono", "stereo"])
+def test_speech_reads_from_every_format_rate_and_layout(tmp_path, suffix, stereo):
+    original = speech(2.0)
+    audio = read_speech(write_audio(tmp_path / f"speech{suffix}", original, stereo=stereo), 16000)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert len(audio) / 16000 == pytest.approx(2.0, abs=0.06)  # AAC and Opus add a few ms of priming
+    assert np.abs(audio).max() > 0.05
+
+
+def test_silent_empty_and_unreadable_audio_fail_with_one_line(tmp_path):
+    silent = write_audio(tmp_path / "silent.wav", np.zeros(16000, np.float32))
+    empty = write_audio(tmp_path / "empty.wav", np.zeros(0, np.float32))
+    noise = tmp_path / "noise.wav"
+    noise.write_bytes(np.random.default_rng(0).bytes(4000))
+    for path, problem in ((silent, "silent"), (empty, "no samples|empty"), (noise, "not a readable media file")):
+        with pytest.raises(MediaError, match=problem) as error:
+            read_speech(path, 16000)
+        assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+
+
 BAD_INPUTS = {
     "no face": ("gradient", "speech", "model", "no face found"),
     "unreadable image": ("notes", "speech", "model", "not a readable image"),
@@ -96,7 +200,7 @@ BAD_INPUTS = {
     "missing model file": ("photo", "speech", "missing", "no such model file"),
     "model file that is no model": ("photo", "speech", "notes", "not a talking-face model"),
     "model folder that is no MLflow model": ("photo", "speech", "folder", "not an MLflow model directory"),
-    "registry without the model": ("photo", "speech", "models:/talking-face-man@champion", "no MLflow tracking database"),
+    "registry without the model": ("photo", "speech", "models:/talking-face-man@champion", "no MLflow tracking"),
 }
 
 

@@ -9,8 +9,6 @@ from nbclient import NotebookClient
 
 from tests.project import PROJECT_ROOT
 
-pytestmark = pytest.mark.slow
-
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -24,9 +22,12 @@ def test_notebook_is_committed_without_outputs(path):
     nbformat.validate(notebook)
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, f"cell {index} holds outputs: strip them"
+            assert cell.outputs == [] and cell.execution_count is None, (
+                f"cell {index} holds outputs: clear them before committing (Jupyter: Edit > Clear Outputs of All Cells)"
+            )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_runs_on_the_sample_project(path, reproduced_project, monkeypatch):
     monkeypatch.setenv("TALKING_FACE_PROJECT", str(reproduced_project.path))

@@ -1,13 +1,12 @@
 """The generation path under the CLI, the batch pipeline and MLflow serving: the fast per-frame step against
-the plain generator, chunked audio analysis against the whole clip, the photo crop and paste-back, input
-checks, flat memory on long audio, and the `mlflow models serve` round trip."""
+the plain generator, chunked audio analysis against the whole clip, no output left by an interrupted run,
+flat memory on long audio, and the `mlflow models serve` round trip."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-import logging
 import os
 import signal
 import socket
@@ -25,18 +24,18 @@ import numpy as np
 import pytest
 import torch
 
-from talking_face.face.detect import detect_faces
 from talking_face.features.audio import audio_features
+from talking_face.features.extract import resolve_params
 from talking_face.media.audio import read_audio
-from talking_face.media.errors import MediaError
+from talking_face.models import model_config
 from talking_face.serving import animate as animate_module
 from talking_face.serving.animate import GeneratedFrame, animate, audio_chunks, frame_count, to_uint8
 from talking_face.serving.bundle import TalkingFaceModel
-from talking_face.serving.photo import PasteBack, face_photo, find_face, read_image
-from talking_face.serving.video import read_speech, torch_threads, write_talking_video
+from talking_face.serving.photo import face_photo
+from talking_face.serving.video import torch_threads, write_talking_video
 from talking_face.training.conditioning import generator_conditioning, motion_for_generator
 from talking_face.training.data import audio_conditioning, to_image_tensor
-from tests.generation_inputs import AUDIO_FORMATS, photo, speech, untrained_bundle, write_audio, write_image
+from tests.generation_inputs import photo, speech, untrained_bundle, write_audio, write_image
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +91,18 @@ def test_fast_generation_matches_the_plain_generator(model, monkeypatch):
         assert_same_frames(expected, list(animate(model, crop, audio)))
 
 
+@pytest.mark.parametrize("variant", ["t2_partial_lstm", "t2_eca_conv1d", "t3_all_heatmaps", "t3_image_mel"])
+def test_fast_generation_matches_for_other_branches_and_sources(variant):
+    config = model_config("cpu", variant=variant, overrides={"image_size": 32})
+    model = TalkingFaceModel.build(config, resolve_params({"crop_size": 32})).eval()
+    if config.generator.man.motion == "flow":
+        torch.manual_seed(0)
+        torch.nn.init.normal_(model.predictor.head.weight, std=0.05)
+    crop = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    with torch_threads(1):
+        assert_same_frames(plain_frames(model, crop, speech(1.0)), list(animate(model, crop, speech(1.0))))
+
+
 def real_speech(grid_dir: Path | None) -> np.ndarray:
     if grid_dir is None:
         return speech(12.0, seed=11)
@@ -107,99 +118,14 @@ def test_chunked_audio_features_match_the_whole_clip(source, request, model):
     chunks = list(audio_chunks(audio, n_frames, fps, params, chunk_frames=60, margin=50))
     assert len(chunks) == -(-n_frames // 60)
     joined = {
-        key: np.concatenate([features[key][offset : offset + count] for _, count, features, offset in chunks])
+        key: np.concatenate([features[key][offset : offset + count] for features, offset, count in chunks])
         for key in ("mel", "mfcc", "energy", "pitch", "f0")
     }
-    np.testing.assert_allclose(joined["mel"], whole["mel"], atol=1e-3)
-    np.testing.assert_allclose(joined["mfcc"], whole["mfcc"], atol=1e-2)
-    assert np.abs(joined["energy"].astype(int) - whole["energy"].astype(int)).max() <= 1
-    # pyworld's DIO looks a little beyond its frame; the margin keeps pitch levels (nearly) identical.
-    assert (joined["pitch"] == whole["pitch"]).mean() > 0.98
-    assert ((joined["f0"] > 0) == (whole["f0"] > 0)).mean() > 0.98
-
-
-def test_crop_is_centred_on_the_face_like_the_training_crops():
-    image, margin = photo(400), 0.3
-    crop = face_photo(image, 128, margin).crop
-    boxes = detect_faces(cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC))
-    assert len(boxes) >= 1
-    x0, y0, x1, y1 = boxes[0] / 256
-    assert abs((x0 + x1) / 2 - 0.5) < 0.08 and abs((y0 + y1) / 2 - 0.5) < 0.1
-    assert (x1 - x0) == pytest.approx(1 / (1 + 2 * margin), rel=0.2)
-
-
-def test_pasting_the_crop_back_restores_the_photo():
-    image = photo(320)
-    face = face_photo(image, 96, 0.3)
-    pasted = PasteBack(face)(face.crop)
-    assert pasted.shape == image.shape and pasted.dtype == np.uint8
-    x0, y0, x1, y1 = (int(v) for v in face.box)
-    outside = np.ones(image.shape[:2], bool)
-    outside[max(y0, 0) : y1, max(x0, 0) : x1] = False
-    assert np.array_equal(pasted[outside], image[outside])
-    inside = pasted[max(y0, 0) : y1, max(x0, 0) : x1].astype(float) - image[max(y0, 0) : y1, max(x0, 0) : x1]
-    assert np.abs(inside).mean() < 6  # only the 96-pixel resampling blur differs
-    # A grey crop lands on the face's centre and fades out before the crop box's corners.
-    grey = PasteBack(face)(np.full_like(face.crop, 128))
-    centre = grey[(y0 + y1) // 2, (x0 + x1) // 2].astype(int)
-    assert np.abs(centre - 128).max() <= 2
-    corner = (min(max(y0 + 2, 0), 319), min(max(x0 + 2, 0), 319))
-    assert np.abs(grey[corner].astype(int) - image[corner].astype(int)).max() <= 3
-
-
-def test_a_face_at_the_photo_edge_is_cropped_and_pasted_back():
-    image = np.ascontiguousarray(photo(320)[:, 70:])  # the crop box now reaches past the left edge
-    face = face_photo(image, 64, 0.3)
-    assert face.box[0] < 0
-    assert PasteBack(face)(face.crop).shape == image.shape
-
-
-def test_the_largest_of_several_faces_is_used_with_a_warning(caplog):
-    canvas = np.full((400, 700, 3), 200, np.uint8)
-    canvas[40:360, 20:340] = photo(320)
-    canvas[100:300, 450:650] = photo(200)
-    with caplog.at_level(logging.WARNING, logger="talking_face.serving.photo"):
-        box = find_face(canvas, "two.png")
-    assert box[2] < 340  # inside the big portrait
-    assert "two.png: 2 faces found" in caplog.text
-
-
-def test_unreadable_images_and_faceless_photos_fail_with_one_line(tmp_path):
-    (tmp_path / "empty.png").write_bytes(b"")
-    (tmp_path / "notes.jpg").write_text("not an image")
-    gradient = np.repeat(np.linspace(0, 255, 300, dtype=np.uint8)[None, :, None], 200, 0).repeat(3, 2)
-    cases = {
-        tmp_path / "missing.png": "does not exist",
-        tmp_path / "empty.png": "empty",
-        tmp_path / "notes.jpg": "not a readable image",
-    }
-    for path, problem in cases.items():
-        with pytest.raises(MediaError, match=problem) as error:
-            read_image(path)
-        assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
-    with pytest.raises(MediaError, match="gradient.png: no face found"):
-        face_photo(read_image(write_image(tmp_path / "gradient.png", gradient)), 64, 0.3, tmp_path / "gradient.png")
-
-
-@pytest.mark.parametrize("suffix", sorted(AUDIO_FORMATS))
-@pytest.mark.parametrize("stereo", [False, True], ids=["mono", "stereo"])
-def test_speech_reads_from_every_format_rate_and_layout(tmp_path, suffix, stereo):
-    original = speech(2.0)
-    audio = read_speech(write_audio(tmp_path / f"speech{suffix}", original, stereo=stereo), 16000)
-    assert audio.dtype == np.float32 and audio.ndim == 1
-    assert len(audio) / 16000 == pytest.approx(2.0, abs=0.06)  # AAC and Opus add a few ms of priming
-    assert np.abs(audio).max() > 0.05
-
-
-def test_silent_empty_and_unreadable_audio_fail_with_one_line(tmp_path):
-    silent = write_audio(tmp_path / "silent.wav", np.zeros(16000, np.float32))
-    empty = write_audio(tmp_path / "empty.wav", np.zeros(0, np.float32))
-    noise = tmp_path / "noise.wav"
-    noise.write_bytes(np.random.default_rng(0).bytes(4000))
-    for path, problem in ((silent, "silent"), (empty, "no samples|empty"), (noise, "not a readable media file")):
-        with pytest.raises(MediaError, match=problem) as error:
-            read_speech(path, 16000)
-        assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+    np.testing.assert_allclose(joined["mel"], whole["mel"], atol=1e-4)
+    np.testing.assert_allclose(joined["mfcc"], whole["mfcc"], atol=1e-3)
+    # pyworld's DIO filters beyond its frame and removes the signal's mean; 2 s of margin hide both.
+    for key in ("energy", "pitch"):
+        assert np.array_equal(joined[key], whole[key]), key
 
 
 def test_an_interrupted_generation_leaves_no_file(tmp_path, model):
@@ -212,23 +138,28 @@ def test_an_interrupted_generation_leaves_no_file(tmp_path, model):
                 raise KeyboardInterrupt
             yield frame
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), torch_threads(1):
         write_talking_video(out, interrupted(), audio, 16000, 25)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_memory_stays_flat_for_long_audio(tmp_path):
+def test_memory_stays_flat_for_long_audio(tmp_path, monkeypatch):
     psutil = pytest.importorskip("psutil")
     from talking_face.serving.video import generate_video
 
+    # 5 s audio chunks instead of 30: the 10 s and the 40 s run then both analyse whole chunks, so any
+    # difference in their peaks comes from what grows with the length of the video.
+    monkeypatch.setattr(animate_module, "CHUNK_FRAMES", 125)
     # A small network keeps this quick; what is measured is the streaming around it.
-    small = TalkingFaceModel.load(untrained_bundle(tmp_path / "small.pt", image_size=32, generator={"base_channels": 4}))
+    small_bundle = untrained_bundle(tmp_path / "small.pt", image_size=32, generator={"base_channels": 4})
+    small = TalkingFaceModel.load(small_bundle)
     image = write_image(tmp_path / "face.png", photo(256))
-    process, peaks = psutil.Process(), []
+    process = psutil.Process()
 
     def growth(seconds: float) -> float:
         audio = write_audio(tmp_path / f"speech{seconds:.0f}.flac", np.tile(speech(10.0), int(seconds // 10)))
-        start, peak, done = process.memory_info().rss, [0], threading.Event()
+        start, done = process.memory_info().rss, threading.Event()
+        peak = [start]
 
         def sample():
             while not done.wait(0.05):
@@ -244,9 +175,9 @@ def test_memory_stays_flat_for_long_audio(tmp_path):
         return (peak[0] - start) / 2**20
 
     growth(10)  # warm-up: models, codecs and allocator pools
-    short, long = growth(10), growth(60)
-    # Holding the 60 s of 256x256 frames would take 280 MB; the 60 s of samples themselves take 4 MB.
-    assert long - short < 40, f"peak RSS grew {short:.0f} MB for 10 s of audio, {long:.0f} MB for 60 s"
+    short, long = growth(10), growth(40)
+    # Holding the 30 s more of 256x256 frames would take 140 MB; 30 s more samples take 2 MB.
+    assert long - short < 25, f"peak RSS grew {short:.0f} MB for 10 s of audio, {long:.0f} MB for 40 s"
 
 
 def free_port() -> int:
@@ -269,15 +200,25 @@ def wait_for_ping(url: str, server: subprocess.Popen, timeout_s: float) -> None:
     raise AssertionError(f"mlflow models serve did not answer {url} within {timeout_s} s")
 
 
-def test_mlflow_serving_round_trip(tmp_path, bundle, monkeypatch):
+@pytest.fixture
+def tracking(tmp_path, monkeypatch):
+    """A fresh SQLite tracking store, as MLFLOW_TRACKING_URI and as this process's tracking URI (put back after)."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(previous)
+
+
+def test_mlflow_serving_round_trip(tmp_path, bundle, tracking):
     import mlflow
 
     from talking_face.serving.pyfunc import log_pyfunc_model
     from talking_face.serving.resolve import load_model
 
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
-    mlflow.set_tracking_uri(tracking)
     mlflow.set_experiment("serving-test")
     with mlflow.start_run() as run:
         info = log_pyfunc_model(str(bundle), registered_model_name="talking-face-test")
@@ -292,10 +233,10 @@ def test_mlflow_serving_round_trip(tmp_path, bundle, monkeypatch):
     log = (tmp_path / "server.log").open("w")
     # As from an activated venv: the server runs `uvicorn` from PATH.
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = ["models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
     server = subprocess.Popen(
-        [str(venv_bin / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [str(venv_bin / "mlflow"), *command], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         wait_for_ping(f"http://127.0.0.1:{port}/ping", server, timeout_s=120)
         row = [base64.b64encode(image_bytes).decode(), base64.b64encode(audio_bytes).decode()]

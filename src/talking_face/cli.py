@@ -30,7 +30,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--image", required=True, type=click.Path(path_type=Path), help="Photo with a face (any size, jpg/png/...).")
+@click.option("--image", required=True, type=click.Path(path_type=Path), help="Photo with a face (jpg, png ...).")
 @click.option("--audio", required=True, type=click.Path(path_type=Path), help="Speech (wav, mp3, m4a, flac, ogg ...).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The mp4 to write.")
 @click.option(
@@ -38,18 +38,21 @@ def main() -> None:
     "model_uri",
     default=DEFAULT_MODEL_URI,
     show_default=True,
-    help="models:/ or runs:/ URI (MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder or bundle .pt.",
+    help="models:/ or runs:/ URI (in MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder, .pt.",
 )
-@click.option("--paste-back/--no-paste-back", default=True, show_default=True, help="Whole photo, or the face crop only.")
+@click.option("--paste-back/--no-paste-back", default=True, show_default=True, help="Whole photo, or face crop only.")
+@click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def generate(image: Path, audio: Path, out: Path, model_uri: str, paste_back: bool, quiet: bool) -> None:
-    """Animate the face in IMAGE to the speech in AUDIO and write an H.264 mp4 with the audio."""
-    from talking_face.serving.resolve import load_model
+def generate(
+    image: Path, audio: Path, out: Path, model_uri: str, paste_back: bool, threads: int | None, quiet: bool
+) -> None:
+    """Animate the face of a photo to speech: an H.264 mp4 with the speech as its sound."""
+    from talking_face.serving.resolve import load_model, tracking_uri
     from talking_face.serving.video import generate_video
 
     try:
-        model = load_model(model_uri)
-        result = generate_video(model, image, audio, out, paste_back=paste_back, progress=not quiet)
+        model = load_model(model_uri, tracking_uri(in_process=False))
+        result = generate_video(model, image, audio, out, paste_back=paste_back, progress=not quiet, threads=threads)
     except (ValueError, OSError) as error:  # MediaError, ModelNotFound and file-system errors
         raise _fail(error) from None
     click.echo(f"{result.path}: {result.frames} frames, {result.width}x{result.height}, {result.duration_s:.2f} s")
@@ -60,13 +63,15 @@ def generate(image: Path, audio: Path, out: Path, model_uri: str, paste_back: bo
 @click.option("--force", is_flag=True, help="Skip the promotion checks.")
 @click.option("--model-name", default=DEFAULT_MODEL_NAME, show_default=True, help="The registered model.")
 def promote(version: int, force: bool, model_name: str) -> None:
-    """Move the `champion` alias to VERSION when it passes the promotion gate (or with --force); exit
-    status 1 when it stays where it was."""
+    """Make a model version the champion if it passes the promotion gate.
+
+    Moves the `champion` alias to --version when it beats the current champion and the static baseline (or
+    always, with --force); exits with status 1 when the champion stays where it was."""
     from mlflow.exceptions import MlflowException
 
     from talking_face.serving.resolve import missing_sqlite_store, tracking_uri
 
-    store = tracking_uri()
+    store = tracking_uri(in_process=False)
     if missing_sqlite_store(store) is not None:
         raise _fail(f"{store}: no MLflow tracking database here (set MLFLOW_TRACKING_URI)")
     try:
@@ -82,5 +87,9 @@ def promote(version: int, force: bool, model_name: str) -> None:
         raise SystemExit(1)
 
 
+# Kedro imports `<package>.cli.cli` for project-specific `kedro` commands; this project adds none to Kedro.
+cli = click.Group()
+
 if __name__ == "__main__":
     main()
+

@@ -44,9 +44,15 @@ def frame_count(n_samples: int, sample_rate: int, fps: float) -> int:
 
 
 def audio_chunks(
-    audio: np.ndarray, n_frames: int, fps: float, params: dict, chunk_frames: int = CHUNK_FRAMES, margin: int = MARGIN_FRAMES
-) -> Iterator[tuple[int, int, dict[str, np.ndarray], int]]:
-    """(first frame, frame count, features, offset of the first frame in them) for each chunk of frames.
+    audio: np.ndarray,
+    n_frames: int,
+    fps: float,
+    params: dict,
+    chunk_frames: int = CHUNK_FRAMES,
+    margin: int = MARGIN_FRAMES,
+) -> Iterator[tuple[dict[str, np.ndarray], int, int]]:
+    """(features, offset, count) for each chunk of frames: the chunk is `count` frames of `features` from
+    `offset` on.
 
     A chunk's features come from its audio plus `margin` frames either side (cut at the clip's ends), so
     every window the chunk needs sees the same samples as in the whole clip; segments start on frames where
@@ -57,16 +63,21 @@ def audio_chunks(
     hop = video_hop(int(options["sample_rate"]), fps)
     align = math.lcm(hop, int(options["stft_hop"])) // hop
     for first in range(0, n_frames, chunk_frames):
-        count = min(chunk_frames, n_frames - first)
         start = max(0, first - margin) // align * align
-        stop = min(n_frames, first + count + margin)
-        yield first, count, audio_features(audio[start * hop : stop * hop], stop - start, fps, options), first - start
+        stop = min(n_frames, first + chunk_frames + margin)
+        features = audio_features(audio[start * hop : stop * hop], stop - start, fps, options)
+        yield features, first - start, min(chunk_frames, n_frames - first)
 
 
-def audio_batch(features: dict[str, np.ndarray], offset: int, count: int, window: int, device) -> dict[str, torch.Tensor]:
-    """The generator's audio inputs for `count` frames from `offset` on, stacked: each key [count, K, F]."""
-    rows = [audio_conditioning(features, offset + i, window) for i in range(count)]
-    return {key: torch.stack([row[key] for row in rows]).to(device) for key in AUDIO_KEYS}
+def audio_batches(
+    audio: np.ndarray, n_frames: int, fps: float, params: dict, window: int, device
+) -> Iterator[dict[str, torch.Tensor]]:
+    """The generator's audio inputs (AUDIO_KEYS), BATCH_FRAMES frames at a time, each [N, K, F]."""
+    for features, offset, count in audio_chunks(audio, n_frames, fps, params, CHUNK_FRAMES, MARGIN_FRAMES):
+        for begin in range(offset, offset + count, BATCH_FRAMES):
+            frames = range(begin, min(begin + BATCH_FRAMES, offset + count))
+            rows = [audio_conditioning(features, t, window) for t in frames]
+            yield {key: torch.stack([row[key] for row in rows]).to(device) for key in AUDIO_KEYS}
 
 
 @torch.inference_mode()
@@ -82,13 +93,11 @@ def animate(model: TalkingFaceModel, source_crop: np.ndarray, audio: np.ndarray)
     source = to_image_tensor(source_crop)[None].to(device)
     stepper = FrameStepper(model.generator, source)
     previous = deque([source] * model.context_frames, maxlen=model.context_frames)
-    for _, count, features, offset in audio_chunks(audio, n_frames, fps, audio_params):
-        for begin in range(offset, offset + count, BATCH_FRAMES):
-            frames_audio = audio_batch(features, begin, min(BATCH_FRAMES, offset + count - begin), model.audio_window, device)
-            stepper.set_audio(frames_audio)
-            for i in range(len(frames_audio["mel"])):
-                batch = {"source": source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
-                motion = model.predictor(torch.cat(list(previous), 1), batch["mel"])
-                output = stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
-                previous.append(output.image)
-                yield GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].float().cpu().numpy())
+    for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, device):
+        stepper.set_audio(frames_audio)
+        for i in range(len(frames_audio["mel"])):
+            batch = {"source": source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
+            motion = model.predictor(torch.cat(list(previous), 1), batch["mel"])
+            output = stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
+            previous.append(output.image)
+            yield GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].float().cpu().numpy())

@@ -53,7 +53,8 @@ def generate_batch(
                 problem = " ".join(str(error).split())
             else:
                 outputs[Path(request["output"]).resolve()] = row
-                report.append({**entry, "status": "ok", "reason": "", "frames": video.frames, "duration_s": video.duration_s})
+                outcome = {"status": "ok", "reason": "", "frames": video.frames, "duration_s": video.duration_s}
+                report.append({**entry, **outcome})
                 continue
         logger.warning("generate: skipping row %d: %s", row, problem)
         report.append({**entry, "status": "skipped", "reason": problem, "frames": 0, "duration_s": 0.0})

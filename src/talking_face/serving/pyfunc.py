@@ -86,7 +86,9 @@ class TalkingFacePyfunc(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"video": videos})
 
 
-def log_pyfunc_model(bundle_path: str, artifact_path: str = "model", registered_model_name: str | None = None) -> ModelInfo:
+def log_pyfunc_model(
+    bundle_path: str, artifact_path: str = "model", registered_model_name: str | None = None
+) -> ModelInfo:
     """Logs the bundle at `bundle_path` as a pyfunc model (into the active run, if any); registers it when
     `registered_model_name` is given. Returns MLflow's ModelInfo (model_uri, registered_model_version, ...)."""
     return mlflow.pyfunc.log_model(

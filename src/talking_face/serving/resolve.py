@@ -3,13 +3,15 @@
 Accepted: a registry URI (`models:/talking-face-man@champion`, `models:/talking-face-man/3`), a run's model
 (`runs:/<run id>/model`, or `runs:/<run id>` for the default artifact path), any other MLflow model URI, a
 local MLflow model directory (one holding an `MLmodel` file), or a model bundle file (`.pt`). Registry and run
-URIs are looked up in MLFLOW_TRACKING_URI when set, else in `sqlite:///mlflow.db` in the working directory.
+URIs are looked up in MLFLOW_TRACKING_URI when set, else in the tracking URI this process already uses (as
+in a Kedro run with kedro-mlflow), else in `sqlite:///mlflow.db` in the working directory.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from talking_face.serving.bundle import TalkingFaceModel
@@ -23,8 +25,27 @@ class ModelNotFound(ValueError):
     """A model reference that does not lead to a talking-face model; the message is one line."""
 
 
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+def tracking_uri(in_process: bool = True) -> str:
+    """MLFLOW_TRACKING_URI, else (with `in_process`) the one this process already set, as kedro-mlflow does in
+    a Kedro run, else DEFAULT_TRACKING_URI."""
+    import mlflow
+
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return mlflow.get_tracking_uri() if in_process and mlflow.is_tracking_uri_set() else DEFAULT_TRACKING_URI
+
+
+@contextmanager
+def _tracking(uri: str):
+    """The process-wide tracking URI set to `uri` for the block, then put back as it was."""
+    import mlflow
+
+    was_set, previous = mlflow.is_tracking_uri_set(), mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous if was_set else None)
 
 
 def _one_line(text: str) -> str:
@@ -39,11 +60,13 @@ def missing_sqlite_store(uri: str) -> Path | None:
     return None if path.is_file() else path
 
 
-def load_model(reference: str | os.PathLike) -> TalkingFaceModel:
-    """The model `reference` names (see the module docstring); ModelNotFound when it does not resolve."""
+def load_model(reference: str | os.PathLike, store: str | None = None) -> TalkingFaceModel:
+    """The model `reference` names (see the module docstring), registry and run URIs looked up in the
+    tracking URI `store` (None: `tracking_uri()`); ModelNotFound when it does not resolve."""
     reference = str(reference)
+    store = store or tracking_uri()
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", reference):
-        return _load_mlflow_model(reference)
+        return _load_mlflow_model(reference, store)
     path = Path(reference)
     if path.is_file():
         try:
@@ -53,27 +76,26 @@ def load_model(reference: str | os.PathLike) -> TalkingFaceModel:
     if path.is_dir():
         if not (path / "MLmodel").is_file():
             raise ModelNotFound(f"{path}: not an MLflow model directory (no MLmodel file in it)")
-        return _load_mlflow_model(str(path.resolve()))
+        return _load_mlflow_model(str(path.resolve()), store)
     raise ModelNotFound(f"{reference}: no such model file or directory, and not a models:/ or runs:/ URI")
 
 
-def _load_mlflow_model(uri: str) -> TalkingFaceModel:
+def _load_mlflow_model(uri: str, store: str) -> TalkingFaceModel:
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from talking_face.serving.pyfunc import TalkingFacePyfunc
 
     if uri.startswith(("models:/", "runs:/")):
-        store = tracking_uri()
         missing = missing_sqlite_store(store)
         if missing is not None:
             hint = "set MLFLOW_TRACKING_URI or pass --model"
             raise ModelNotFound(f"{uri}: no MLflow tracking database at {missing.resolve()} ({hint})")
-        mlflow.set_tracking_uri(store)
         if re.fullmatch(r"runs:/[^/]+/?", uri):
             uri = f"{uri.rstrip('/')}/{DEFAULT_ARTIFACT_PATH}"
     try:
-        python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        with _tracking(store):
+            python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
     except (MlflowException, OSError) as error:
         message = error.message if isinstance(error, MlflowException) else str(error)
         raise ModelNotFound(f"{uri}: {_one_line(message)}") from None
