@@ -8,7 +8,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-import torch
+
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Renames a finished temp file onto `path` with the permissions a plain open() would give it
+    (mkstemp makes private 0600 files)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 @contextmanager
@@ -20,12 +27,14 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
 
 
 def torch_save(obj: Any, path: str | Path) -> Path:
+    import torch  # here, not at the top: media code uses this module and must not pull in torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)

@@ -17,6 +17,7 @@ from typing import Iterator
 import av
 import numpy as np
 
+from talking_face.atomic import publish
 from talking_face.media.errors import MediaError
 
 
@@ -221,7 +222,7 @@ class VideoWriter:
                 for packet in stream.encode(None):
                     self._container.mux(packet)
         self._container.close()
-        os.replace(self._tmp, self.path)
+        publish(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
