@@ -36,7 +36,7 @@ def feature_file(tmp_path_factory):
     video = write_video(folder / "clip.mp4", frames, audio=audio)
     features = extract_clip(video, video, {"crop_size": SIZE})
     path = folder / "clip.npz"
-    np.savez(path, **features)
+    np.savez(path, **features, params_hash="test-params", content_hash="test-content")
     return str(path)
 
 

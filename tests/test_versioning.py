@@ -53,7 +53,8 @@ def test_hook_tags_the_run_of_a_training_node_once(tmp_path):
     trains = node(lambda paths: paths, "training_feature_paths", "model", name="trains")
     ingests = node(lambda params: params, "params:ingest", "manifest", name="ingests")
     try:
-        with mlflow.start_run() as run:
+        # An explicit experiment: earlier tests leave another store's experiment selected in this process.
+        with mlflow.start_run(experiment_id=mlflow.create_experiment("hook-test")) as run:
             hook.before_node_run(ingests, {})
             assert DATA_VERSION_TAG not in mlflow.get_run(run.info.run_id).data.tags
             hook.before_node_run(trains, {})

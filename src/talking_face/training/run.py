@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 
+import numpy as np
 import torch
 
 from talking_face.models import model_config
@@ -49,8 +50,9 @@ def run_name(prefix: str, config: dict) -> str:
     identity = {key: value for key, value in config.items() if key not in RESUMABLE_KEYS}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     for path in config["feature_paths"]:
-        stat = os.stat(path)
-        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        # The hashes stored in each feature file name its content; file times change with every checkout.
+        with np.load(path) as archive:
+            digest.update(f"{archive['params_hash']}:{archive['content_hash']}".encode())
     if config.get("predictor_state"):
         for key, value in config["predictor_state"].items():
             digest.update(key.encode() + value.cpu().numpy().tobytes())
