@@ -42,14 +42,6 @@ class RankZeroLogger:
         batch = [Metric(key, float(value), timestamp, step) for key, value in values.items()]
         self.client.log_batch(self.run_id, metrics=batch)
 
-    def figure(self, figure, artifact_file: str) -> None:
-        if self.enabled:
-            self.client.log_figure(self.run_id, figure, artifact_file)
-
-    def file(self, path: str | Path, artifact_path: str | None = None) -> None:
-        if self.enabled:
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
-
     def image(self, image, artifact_file: str) -> None:
         if self.enabled:
             self.client.log_image(self.run_id, image, artifact_file=artifact_file)
