@@ -1,11 +1,12 @@
 """Training throughput of the MAN GAN: frames per second per step (discriminator + generator update).
 
-    .venv/bin/python benchmarks/training_speed.py [--sizes 64 256] [--workers 1 2] [--steps 12]
+    .venv/bin/python benchmarks/training_speed.py [--sizes 64 256] [--workers 1 2] [--steps 12] [--rollout 6]
 
 Runs the real training loop (training.gan.gan_loop) under Ray Train on synthetic feature files of the
-requested crop size, so the figure includes data loading, DDP and the Ray reporting overhead, and prints a
-table: crop size, preset, Ray workers, batch per worker, seconds per step, frames per second. The first
-steps (warm-up) are left out. On a GPU machine pass --gpu (bf16 autocast, one worker per GPU).
+requested crop size, so the figure includes data loading, DDP, the rollout of each sequence on the model's
+own frames and the Ray reporting overhead, and prints a table: crop size, preset, Ray workers, sequences
+per worker x frames per sequence, seconds per step, frames per second. The first steps (warm-up) are left
+out. On a GPU machine pass --gpu (bf16 autocast, one worker per GPU).
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ def timed_loop(config: dict) -> None:
         Path(config["timing_file"]).write_text(str(float(np.median(times[config["warmup"] :]))))
 
 
-def measure(size: int, preset: str, workers: int, steps: int, batch: int, gpu: bool, folder: Path) -> dict:
+def measure(size: int, preset: str, workers: int, steps: int, batch: int, rollout: int, gpu: bool, folder: Path) -> dict:
     paths = [synthetic_clip(folder / f"clip{size}_{i}.npz", size) for i in range(max(2, workers))]
     params = yaml.safe_load((ROOT / "conf/base/parameters_train.yml").read_text())["train"]
-    params.update(steps=steps, batch_size=batch, log_every=10**6, image_every=10**6, checkpoint_every=10**6, warmup=2)
+    params.update(steps=steps, batch_size=batch, rollout_frames=rollout, log_every=10**6, image_every=10**6)
+    params.update(checkpoint_every=10**6, warmup=2)
     ray_params = {
         "num_workers": workers,
         "use_gpu": gpu,
@@ -78,7 +80,8 @@ def measure(size: int, preset: str, workers: int, steps: int, batch: int, gpu: b
     config["timing_file"] = str(folder / f"timing-{time.time_ns()}.txt")
     ray_run.fit(timed_loop, config, ray_params, f"bench-{size}-{preset}-{workers}-{time.time_ns()}")
     seconds = float(Path(config["timing_file"]).read_text())
-    return {"size": size, "preset": preset, "workers": workers, "batch": batch, "s/step": seconds, "frames/s": workers * batch / seconds}
+    frames = workers * batch * rollout
+    return {"size": size, "preset": preset, "workers": workers, "batch": f"{batch}x{rollout}", "s/step": seconds, "frames/s": frames / seconds}
 
 
 def main() -> None:
@@ -86,6 +89,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--rollout", type=int, default=6, help="frames per training sequence")
     parser.add_argument("--gpu", action="store_true")
     args = parser.parse_args()
     ray.init(include_dashboard=False, log_to_driver=False)
@@ -94,11 +98,11 @@ def main() -> None:
         for size in args.sizes:
             presets = ["cpu", "paper"] if size == 256 else ["cpu"]
             for preset in presets:
-                batch = 8 if size <= 64 else (16 if args.gpu else 1)
+                batch = 2 if size <= 64 else (4 if args.gpu else 1)
                 for workers in args.workers:
-                    rows.append(measure(size, preset, workers, args.steps, batch, args.gpu, Path(tmp)))
+                    rows.append(measure(size, preset, workers, args.steps, batch, args.rollout, args.gpu, Path(tmp)))
                     print(rows[-1], flush=True)
-    print("\n| crop | preset | Ray workers | batch/worker | s/step | frames/s |\n|---:|---|---:|---:|---:|---:|")
+    print("\n| crop | preset | Ray workers | sequences x frames/worker | s/step | frames/s |\n|---:|---|---:|---:|---:|---:|")
     for row in rows:
         print(f"| {row['size']} | {row['preset']} | {row['workers']} | {row['batch']} | {row['s/step']:.2f} | {row['frames/s']:.1f} |")
 

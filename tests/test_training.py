@@ -15,7 +15,8 @@ from talking_face.features.extract import extract_clip
 from talking_face.media.video import write_video
 from talking_face.sample.dataset import make_clip, speaker_variants
 from talking_face.serving.bundle import TalkingFaceModel
-from talking_face.training.data import ClipBlockSampler, FeatureFrameDataset
+from talking_face.training.conditioning import generator_conditioning, motion_for_generator
+from talking_face.training.data import ClipBlockSampler, FeatureFrameDataset, frame_inputs
 from talking_face.training.gan import GANTask
 from talking_face.training.run import final_state, fit_pretraining, loop_config, run_name
 from tests.project import PROJECT_ROOT
@@ -44,11 +45,42 @@ def test_dataset_items_carry_the_generation_conditioning(feature_file):
     dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5)
     first, later = dataset[0], dataset[10]
     assert len(dataset) == 50
-    assert first["previous"].shape == (15, SIZE, SIZE) and first["mel"].shape == (5, 256)
+    assert first["previous"].shape == (15, SIZE, SIZE) and first["mel"].shape == (1, 5, 256)
     # Before the clip starts, the source image stands in for the previous frames.
     assert torch.equal(first["previous"][:3], first["source"]) and torch.equal(first["previous"][-3:], first["source"])
-    assert torch.equal(later["previous"][-3:], dataset[9]["target"])
+    assert torch.equal(later["previous"][-3:], dataset[9]["target"][0])
     assert later["pitch"].sum(-1).eq(1).all() and first["flow"].abs().sum() == 0
+
+
+def test_dataset_sequences_are_consecutive_frames(feature_file):
+    frames = FeatureFrameDataset([feature_file], context=5, audio_window=5)
+    sequences = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=4)
+    assert len(sequences) == 47  # every start with 4 frames left in the 50-frame clip
+    sequence = sequences[20]
+    assert sequence["target"].shape == (4, 3, SIZE, SIZE) and sequence["heatmaps"].shape[0] == 4
+    assert torch.equal(sequence["previous"], frames[20]["previous"])
+    for k in range(4):
+        assert torch.equal(sequence["target"][k], frames[20 + k]["target"][0])
+        assert torch.equal(sequence["mel"][k], frames[20 + k]["mel"][0])
+
+
+def test_later_frames_of_a_sequence_are_conditioned_on_the_models_own_outputs(feature_file):
+    torch.manual_seed(0)
+    config = loop_config(conf("train")["train"], MODEL, [feature_file], SIZE, seed=0, ray_params={})
+    task = GANTask(config)
+    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=3)
+    batch = next(iter(DataLoader(dataset, batch_size=2, shuffle=True, generator=torch.Generator().manual_seed(0))))
+    contexts = task.rollout_contexts(batch)
+    assert contexts.shape == (6, 15, SIZE, SIZE)
+    assert torch.equal(contexts[::3], batch["previous"])  # each sequence starts from the real frames before it
+    with torch.no_grad():
+        frame = frame_inputs(batch, 0)
+        motion = task.modules["predictor"](batch["previous"], frame["mel"])
+        first = task.modules["generator"](generator_conditioning(frame, motion_for_generator(motion, SIZE))).image
+    # The second frame's newest context frame is the generated first frame, not the real one.
+    assert torch.allclose(contexts[1::3, -3:], first, atol=1e-5)
+    assert not torch.allclose(contexts[1::3, -3:], frame["target"], atol=0.05)
+    assert torch.equal(contexts[2::3, -6:-3], contexts[1::3, -3:]) and torch.equal(contexts[1::3, :12], batch["previous"][:, 3:])
 
 
 def test_clip_block_sampler_visits_every_frame_once_and_shards_clips(feature_file):
@@ -64,8 +96,8 @@ def test_short_gan_training_lowers_the_reconstruction_loss(feature_file):
     params = {**conf("train")["train"], "lr": 0.001}
     config = loop_config(params, MODEL, [feature_file], SIZE, seed=0, ray_params={})
     task = GANTask(config)
-    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5)
-    batch = next(iter(DataLoader(dataset, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))))
+    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=2)
+    batch = next(iter(DataLoader(dataset, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))))
     losses = [task.step(batch, nullcontext())["g_reconstruction"] for _ in range(40)]
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3])
 

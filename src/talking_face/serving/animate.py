@@ -12,7 +12,6 @@ the audio branches and the MFCC seed in one batched call per chunk; only the mot
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_hop
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.stepper import FrameStepper
-from talking_face.training.conditioning import AUDIO_KEYS, generator_conditioning, motion_for_generator
+from talking_face.training.conditioning import AUDIO_KEYS, generator_conditioning, motion_for_generator, next_context
 from talking_face.training.data import audio_conditioning, to_image_tensor
 
 CHUNK_FRAMES = 750  # frames whose audio is analysed and batched together (30 s at 25 fps)
@@ -92,12 +91,12 @@ def animate(model: TalkingFaceModel, source_crop: np.ndarray, audio: np.ndarray)
     device = next(model.generator.parameters()).device
     source = to_image_tensor(source_crop)[None].to(device)
     stepper = FrameStepper(model.generator, source)
-    previous = deque([source] * model.context_frames, maxlen=model.context_frames)
+    previous = source.repeat(1, model.context_frames, 1, 1)
     for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, device):
         stepper.set_audio(frames_audio)
         for i in range(len(frames_audio["mel"])):
             batch = {"source": source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
-            motion = model.predictor(torch.cat(list(previous), 1), batch["mel"])
+            motion = model.predictor(previous, batch["mel"])
             output = stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
-            previous.append(output.image)
+            previous = next_context(previous, output.image)
             yield GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].float().cpu().numpy())

@@ -30,3 +30,8 @@ def motion_for_generator(predicted: torch.Tensor, image_size: int) -> torch.Tens
 
 def generator_conditioning(batch: dict[str, torch.Tensor], motion: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"source": batch["source"], "motion": motion, **{key: batch[key] for key in AUDIO_KEYS}}
+
+
+def next_context(context: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+    """The previous-frames input [B, 3*C, S, S] one frame later: the oldest frame out, `frame` in last."""
+    return torch.cat([context[:, frame.shape[1] :], frame], 1)

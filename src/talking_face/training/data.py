@@ -1,9 +1,11 @@
 """Torch dataset over the per-clip feature files (see `features/schema.py`).
 
-One item is one target frame t of one clip with the conditioning the generator sees at generation time:
-the source image, the previous `context` frames (the source repeated before the clip starts), windows of
-mel, pitch and energy centred on t, and the motion targets (heatmaps at t, flow from t-1 to t). Clips are
-read lazily and a few are cached per worker, so no large object is ever shipped to workers.
+One item is a sequence of `rollout` consecutive frames t0..t0+L-1 of one clip: the source image, the
+`context` real frames before t0 (the source repeated before the clip starts), and per frame (leading
+dimension L) the target, windows of mel, pitch, energy and MFCC centred on it and the motion targets
+(heatmaps at t, flow from t-1 to t). GAN training generates the later frames of a sequence from the model's
+own earlier outputs, as generation does. Clips are read lazily and a few are cached per worker, so no large
+object is ever shipped to workers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from talking_face.features.schema import N_LEVELS
 # log-mel is in dB re 1, speech spans about -70..+20 dB; MFCCs span a few hundred units.
 MEL_DB_OFFSET, MEL_DB_SCALE = 30.0, 40.0
 MFCC_SCALE = 200.0
+
+FRAME_KEYS = ("target", "heatmaps", "flow", "mel", "pitch", "energy", "mfcc")  # the keys with a frame dimension
 
 
 def load_clip(path: str | Path) -> dict[str, np.ndarray]:
@@ -65,14 +69,22 @@ def previous_frames(frames: np.ndarray, source: np.ndarray, t: int, context: int
 class FeatureFrameDataset(Dataset):
     """All frames of the given feature files; items are dicts of tensors (see module docstring)."""
 
-    def __init__(self, paths: list[str | Path], context: int = 5, audio_window: int = 5, cache_clips: int = 8):
+    def __init__(
+        self,
+        paths: list[str | Path],
+        context: int = 5,
+        audio_window: int = 5,
+        rollout: int = 1,
+        cache_clips: int = 8,
+    ):
         self.paths = [str(p) for p in paths]
         self.context = context
         self.audio_window = audio_window
+        self.rollout = rollout
         self.cache_clips = cache_clips
         self._cache: OrderedDict[str, dict] = OrderedDict()
         lengths = [self._length(p) for p in self.paths]
-        self.index = [(clip, t) for clip, n in enumerate(lengths) for t in range(n)]
+        self.index = [(clip, t) for clip, n in enumerate(lengths) for t in range(n - rollout + 1)]
 
     @staticmethod
     def _length(path: str) -> int:
@@ -92,20 +104,39 @@ class FeatureFrameDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
-        clip_number, t = self.index[item]
-        clip = self._clip(self.paths[clip_number])
-        frames = clip["frames"]
-        source = frames[0]
+    def _frame(self, clip: dict[str, np.ndarray], t: int) -> dict[str, torch.Tensor]:
         flow_to_t = clip["flow"][t - 1] if t > 0 else np.zeros_like(clip["flow"][0])
         return {
-            "target": to_image_tensor(frames[t]),
-            "source": to_image_tensor(source),
-            "previous": to_image_tensor(previous_frames(frames, source, t, self.context)).flatten(0, 1),
+            "target": to_image_tensor(clip["frames"][t]),
             "heatmaps": torch.from_numpy(clip["heatmaps"][t]).float() / 255.0,
             "flow": torch.from_numpy(flow_to_t.astype(np.float32)),
             **audio_conditioning(clip, t, self.audio_window),
         }
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        clip_number, start = self.index[item]
+        clip = self._clip(self.paths[clip_number])
+        source = clip["frames"][0]
+        frames = [self._frame(clip, t) for t in range(start, start + self.rollout)]
+        return {
+            "source": to_image_tensor(source),
+            "previous": to_image_tensor(previous_frames(clip["frames"], source, start, self.context)).flatten(0, 1),
+            **{key: torch.stack([frame[key] for frame in frames]) for key in FRAME_KEYS},
+        }
+
+
+def frame_inputs(batch: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+    """Frame k of every sequence in a batch: the per-frame keys without their frame dimension, and the source."""
+    return {"source": batch["source"], **{key: batch[key][:, k] for key in FRAME_KEYS}}
+
+
+def flatten_frames(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A batch of B sequences of L frames as a batch of B*L frames (sequence-major), each with its source."""
+    length = batch["target"].shape[1]
+    return {
+        "source": batch["source"].repeat_interleave(length, 0),
+        **{key: batch[key].flatten(0, 1) for key in FRAME_KEYS},
+    }
 
 
 class ClipBlockSampler(Sampler[int]):

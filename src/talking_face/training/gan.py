@@ -2,8 +2,10 @@
 
 Generator loss (paper section 3.4): adversarial + CAM (eq. 3) + feature matching + L1 reconstruction on the
 whole frame plus the weighted lower half (eq. 5) + the predictor's MSE + VGG perceptual (only with local
-weights). Frames are conditioned as at generation time: the real previous frames (the source repeated
-before the clip starts), so training and autoregressive generation see the same kind of context.
+weights). Frames are conditioned as at generation time: a batch holds short sequences, the first frame of
+each sees the real frames before it (the source repeated before the clip starts) and every later frame the
+model's own previous outputs. Trained on real previous frames only, the jointly trained predictor passes
+their appearance on to the generator, which then drifts when generation feeds it its own frames.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from talking_face.training.conditioning import (
     motion_for_generator,
     motion_predictor,
     motion_target,
+    next_context,
 )
+from talking_face.training.data import flatten_frames, frame_inputs
 from talking_face.training.figures import frame_grid
-from talking_face.training.loop import run_task, seed_everything
+from talking_face.training.loop import run_task, seed_everything, unwrap
 
 
 def split_real_fake(outputs: list[ScaleOutput]) -> tuple[list[ScaleOutput], list[ScaleOutput]]:
@@ -54,16 +58,38 @@ class GANTask:
         }
         self.weights = config["loss_weights"]
         self.mode = config["adversarial"]
+        self.predictor_learns_from_generator = bool(config.get("predictor_learns_from_generator", False))
         self.perceptual = losses.PerceptualLoss(config.get("vgg_weights_path"))
         self._last = None
 
-    def step(self, batch: dict[str, torch.Tensor], autocast) -> dict[str, float]:
+    def rollout_contexts(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The previous-frames input of every frame of the batch's sequences, [B*L, 3*C, S, S] sequence-major.
+
+        The frames are generated one after the other without gradients, then `step` regenerates them with
+        gradients in one batched pass: DDP requires one forward per backward."""
+        generator, predictor = unwrap(self.modules["generator"]), unwrap(self.modules["predictor"])
+        context = batch["previous"]
+        contexts = [context]
+        with torch.no_grad():
+            for k in range(batch["target"].shape[1] - 1):
+                frame = frame_inputs(batch, k)
+                motion = motion_for_generator(predictor(context, frame["mel"]), self.models.generator.image_size)
+                context = next_context(context, generator(generator_conditioning(frame, motion)).image)
+                contexts.append(context)
+        return torch.stack(contexts, 1).flatten(0, 1)
+
+    def step(self, sequences: dict[str, torch.Tensor], autocast) -> dict[str, float]:
         generator, predictor, discriminator = (self.modules[n] for n in ("generator", "predictor", "discriminator"))
         kind, size = self.models.generator.man.motion, self.models.generator.image_size
         weights = self.weights
         with autocast:
+            batch = {**flatten_frames(sequences), "previous": self.rollout_contexts(sequences)}
             motion = predictor(batch["previous"], batch["mel"])
-            output = generator(generator_conditioning(batch, motion_for_generator(motion, size)))
+            # The paper trains the predictor jointly; it does not say whether the generator's losses reach it.
+            # By default only its own MSE does: shaped by the generator, the motion map relays the previous
+            # frames' appearance (artifacts included) into the next frame and generation drifts.
+            seen_motion = motion if self.predictor_learns_from_generator else motion.detach()
+            output = generator(generator_conditioning(batch, motion_for_generator(seen_motion, size)))
             fake = output.image
 
             # One discriminator pass over real and fake together: DDP expects one forward per backward.
@@ -90,15 +116,15 @@ class GANTask:
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()
-        self._last = (fake, output.attention)
+        self._last = (batch, fake, output.attention)
         metrics = {f"g_{name}": value.item() for name, value in terms.items()}
         metrics.update(g_total=g_loss.item(), d_adversarial=d_adversarial.item(), d_cam=d_cam.item())
         for block, rho in rho_table(generator).items():
             metrics.update({f"rho/{block}/{source}": weight for source, weight in rho.items()})
         return metrics
 
-    def snapshot(self, batch, logger, step: int) -> None:
-        fake, attention = self._last
+    def snapshot(self, sequences, logger, step: int) -> None:
+        batch, fake, attention = self._last
         logger.image(frame_grid(batch["source"], batch["target"], fake, attention), f"train/frames_{step:06d}.png")
 
 

@@ -84,13 +84,22 @@ def report(task: Task, step: int, metrics: dict[str, float], with_checkpoint: bo
 
 
 def make_loader(config: dict) -> tuple[DataLoader, ClipBlockSampler]:
-    """Frames of this rank's clips, shuffled in blocks of clips; Ray only moves batches to the device."""
+    """Frame sequences of this rank's clips, shuffled in blocks of clips; Ray only moves batches to the device."""
     block = int(config.get("block_clips", 8))
     dataset = FeatureFrameDataset(
-        config["feature_paths"], context=config["context_frames"], audio_window=config["audio_window"], cache_clips=block
+        config["feature_paths"],
+        context=config["context_frames"],
+        audio_window=config["audio_window"],
+        rollout=int(config.get("rollout_frames", 1)),
+        cache_clips=block,
     )
     context = ray.train.get_context()
     sampler = ClipBlockSampler(dataset, block, config["seed"], context.get_world_rank(), context.get_world_size())
+    if len(sampler) < config["batch_size"]:
+        raise ValueError(
+            f"rank {context.get_world_rank()}: {len(sampler)} training sequences of {dataset.rollout} frames, fewer "
+            f"than a batch of {config['batch_size']}: add clips or lower batch_size / rollout_frames"
+        )
     loader = DataLoader(dataset, batch_size=config["batch_size"], sampler=sampler, drop_last=True)
     return prepare_data_loader(loader, add_dist_sampler=False), sampler
 

@@ -11,6 +11,7 @@ import torch
 
 from talking_face.models import FlowPredictor, KeypointPredictor, model_config
 from talking_face.models.losses import flow_reconstruction_loss, predictor_loss
+from talking_face.training.data import frame_inputs
 from talking_face.training.figures import motion_grid
 from talking_face.training.loop import run_task, seed_everything
 
@@ -28,25 +29,25 @@ class PredictorTask:
         self._last = None
 
     def step(self, batch: dict[str, torch.Tensor], autocast) -> dict[str, float]:
+        previous, frame = batch["previous"], frame_inputs(batch, 0)  # pretraining reads single frames
         with autocast:
-            heatmaps = self.modules["keypoint"](batch["previous"], batch["mel"])
-            flow = self.modules["flow"](batch["previous"], batch["mel"])
-            keypoint_loss = predictor_loss(heatmaps, batch["heatmaps"])
-            flow_mse = predictor_loss(flow, batch["flow"])
-            last_frame = batch["previous"][:, -3:]
-            reconstruction = flow_reconstruction_loss(last_frame, batch["target"], flow)
+            heatmaps = self.modules["keypoint"](previous, frame["mel"])
+            flow = self.modules["flow"](previous, frame["mel"])
+            keypoint_loss = predictor_loss(heatmaps, frame["heatmaps"])
+            flow_mse = predictor_loss(flow, frame["flow"])
+            reconstruction = flow_reconstruction_loss(previous[:, -3:], frame["target"], flow)
             flow_loss = flow_mse + self.flow_reconstruction_weight * reconstruction
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
         (keypoint_loss + flow_loss).backward()
         for optimizer in self.optimizers.values():
             optimizer.step()
-        self._last = (heatmaps, flow)
+        self._last = (heatmaps, flow, frame)
         return {"keypoint_mse": keypoint_loss.item(), "flow_mse": flow_mse.item(), "flow_reconstruction": reconstruction.item()}
 
     def snapshot(self, batch, logger, step: int) -> None:
-        heatmaps, flow = self._last
-        logger.image(motion_grid(heatmaps, batch["heatmaps"], flow, batch["flow"]), f"pretrain/motion_{step:06d}.png")
+        heatmaps, flow, frame = self._last
+        logger.image(motion_grid(heatmaps, frame["heatmaps"], flow, frame["flow"]), f"pretrain/motion_{step:06d}.png")
 
 
 def pretrain_loop(config: dict) -> None:
