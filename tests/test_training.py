@@ -83,6 +83,20 @@ def test_later_frames_of_a_sequence_are_conditioned_on_the_models_own_outputs(fe
     assert torch.equal(contexts[2::3, -6:-3], contexts[1::3, -3:]) and torch.equal(contexts[1::3, :12], batch["previous"][:, 3:])
 
 
+@pytest.mark.parametrize("learns", [False, True])
+def test_generator_losses_reach_the_motion_predictor_only_when_configured(feature_file, learns):
+    torch.manual_seed(0)
+    params = conf("train")["train"]
+    params = {**params, "predictor_learns_from_generator": learns, "loss_weights": {**params["loss_weights"], "predictor": 0.0}}
+    task = GANTask(loop_config(params, MODEL, [feature_file], SIZE, seed=0, ray_params={}))
+    before = [parameter.detach().clone() for parameter in task.modules["predictor"].parameters()]
+    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=2)
+    task.step(next(iter(DataLoader(dataset, batch_size=2))), nullcontext())
+    after = list(task.modules["predictor"].parameters())
+    # With its own MSE weighted 0, the predictor moves only if the generator's losses reach it.
+    assert any(not torch.equal(old, new) for old, new in zip(before, after)) == learns
+
+
 def test_clip_block_sampler_visits_every_frame_once_and_shards_clips(feature_file):
     dataset = FeatureFrameDataset([feature_file, feature_file, feature_file], context=5, audio_window=5)
     whole = list(ClipBlockSampler(dataset, block_clips=2, seed=1))
