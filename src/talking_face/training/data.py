@@ -67,7 +67,7 @@ def previous_frames(frames: np.ndarray, source: np.ndarray, t: int, context: int
 
 
 class FeatureFrameDataset(Dataset):
-    """All frames of the given feature files; items are dicts of tensors (see module docstring)."""
+    """Every `rollout`-frame sequence of the given feature files; items are dicts of tensors (see module docstring)."""
 
     def __init__(
         self,

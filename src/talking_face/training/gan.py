@@ -5,7 +5,8 @@ whole frame plus the weighted lower half (eq. 5) + the predictor's MSE + VGG per
 weights). Frames are conditioned as at generation time: a batch holds short sequences, the first frame of
 each sees the real frames before it (the source repeated before the clip starts) and every later frame the
 model's own previous outputs. Trained on real previous frames only, the jointly trained predictor passes
-their appearance on to the generator, which then drifts when generation feeds it its own frames.
+their appearance on to the generator, which then drifts when generation feeds it its own frames;
+by default the generator's losses therefore do not reach the predictor (see `step`).
 """
 
 from __future__ import annotations
