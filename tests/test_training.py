@@ -18,7 +18,7 @@ from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.training.conditioning import generator_conditioning, motion_for_generator
 from talking_face.training.data import ClipBlockSampler, FeatureFrameDataset, frame_inputs
 from talking_face.training.gan import GANTask
-from talking_face.training.run import final_state, fit_pretraining, loop_config, run_name
+from talking_face.training.run import final_state, fit_pretraining, history_table, loop_config, run_name
 from tests.project import PROJECT_ROOT
 
 SIZE = 32
@@ -128,6 +128,10 @@ def test_ray_train_two_workers_checkpoint_and_resume(feature_file, tmp_path):
     resumed = fit_pretraining({**config, "steps": 6}, ray_params)
     assert resumed.metrics["step"] == 6 and resumed.metrics["resumed_from"] == 4
     assert set(final_state(resumed)["modules"]) == {"keypoint", "flow"}
+    # The loss history spans the whole run, across the resume, and survives a rerun with nothing left to do.
+    assert history_table(final_state(resumed))["step"].tolist() == [2, 4, 6]
+    rerun = fit_pretraining({**config, "steps": 6}, ray_params)
+    assert history_table(final_state(rerun))["step"].tolist() == [2, 4, 6]
 
 
 def test_model_bundle_round_trip(tmp_path, feature_file):

@@ -3,7 +3,8 @@
 A `Task` owns the networks, optimizers and one training step; `run_task` drives it on a Ray Train worker:
 DDP wrapping and distributed sampling through Ray's `prepare_model` / `prepare_data_loader`, resume from
 `ray.train.get_checkpoint()`, a checkpoint every `checkpoint_every` steps, metrics to MLflow from rank 0,
-bf16 autocast on GPU, and deterministic seeds.
+bf16 autocast on GPU, and deterministic seeds. The logged metrics also travel in the checkpoint, so the
+final one holds the whole run's history however often it was resumed.
 """
 
 from __future__ import annotations
@@ -48,29 +49,30 @@ def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     return getattr(module, "module", module)
 
 
-def task_state(task: Task, step: int) -> dict:
+def task_state(task: Task, step: int, history: list[dict]) -> dict:
     return {
         "step": step,
         "modules": {name: unwrap(module).state_dict() for name, module in task.modules.items()},
         "optimizers": {name: optimizer.state_dict() for name, optimizer in task.optimizers.items()},
+        "history": history,
     }
 
 
-def restore(task: Task) -> int:
-    """Loads the latest Ray checkpoint into the task; returns the step to start from."""
+def restore(task: Task) -> tuple[int, list[dict]]:
+    """Loads the latest Ray checkpoint into the task; returns the step to start from and the metric history."""
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
-        return 0
+        return 0, []
     with checkpoint.as_directory() as folder:
         state = torch.load(os.path.join(folder, CHECKPOINT_FILE), map_location="cpu", weights_only=False)
     for name, module in task.modules.items():
         unwrap(module).load_state_dict(state["modules"][name])
     for name, optimizer in task.optimizers.items():
         optimizer.load_state_dict(state["optimizers"][name])
-    return int(state["step"])
+    return int(state["step"]), list(state.get("history", []))  # older checkpoints kept no history
 
 
-def report(task: Task, step: int, metrics: dict[str, float], with_checkpoint: bool) -> None:
+def report(task: Task, step: int, metrics: dict[str, float], history: list[dict], with_checkpoint: bool) -> None:
     """ray.train.report on every rank; rank 0 attaches the checkpoint when one is due."""
     if not with_checkpoint:
         ray.train.report(metrics)
@@ -78,7 +80,7 @@ def report(task: Task, step: int, metrics: dict[str, float], with_checkpoint: bo
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
         if ray.train.get_context().get_world_rank() == 0:
-            torch.save(task_state(task, step), os.path.join(folder, CHECKPOINT_FILE))
+            torch.save(task_state(task, step, history), os.path.join(folder, CHECKPOINT_FILE))
             checkpoint = Checkpoint.from_directory(folder)
         ray.train.report(metrics, checkpoint=checkpoint)
 
@@ -111,7 +113,7 @@ def run_task(task: Task, config: dict) -> None:
     for name, module in task.modules.items():
         task.modules[name] = prepare_model(module)
     loader, sampler = make_loader(config)
-    start = restore(task)
+    start, history = restore(task)
     logger = RankZeroLogger(config.get("mlflow_run") or {}, rank)
     use_gpu = torch.cuda.is_available() and config.get("use_gpu", False)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_gpu and config.get("bf16", True) else nullcontext()
@@ -125,13 +127,14 @@ def run_task(task: Task, config: dict) -> None:
             step += 1
             progress.update(1)
             if step % config["log_every"] == 0 or step == steps:
+                history.append({"step": step, **metrics})
                 logger.metrics({f"{prefix}/{key}": value for key, value in metrics.items()}, step)
                 progress.set_postfix({key: f"{value:.3f}" for key, value in list(metrics.items())[:3]})
             if step % config["image_every"] == 0 or step == steps:
                 task.snapshot(batch, logger, step)
             due = step % config["checkpoint_every"] == 0 or step == steps
             if due or step % config["log_every"] == 0:
-                report(task, step, {"step": step, "resumed_from": start, **metrics}, with_checkpoint=due)
+                report(task, step, {"step": step, "resumed_from": start, **metrics}, history, with_checkpoint=due)
             if step >= steps:
                 break
         epoch += 1

@@ -12,6 +12,7 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import torch
 
 from talking_face.models import model_config
@@ -64,9 +65,17 @@ def final_state(result) -> dict:
         return torch.load(os.path.join(folder, CHECKPOINT_FILE), map_location="cpu", weights_only=False)
 
 
-def pretrain_predictors(config: dict, ray_params: dict) -> dict[str, dict]:
-    """{"keypoint": state_dict, "flow": state_dict} after pretraining both motion predictors."""
-    return final_state(fit_pretraining(config, ray_params))["modules"]
+def history_table(state: dict) -> pd.DataFrame:
+    """The run's logged metrics from its final checkpoint: one row per logged step (the loss curves DVC plots)."""
+    history = state.get("history")  # absent from checkpoints written before the history was kept in them
+    return pd.DataFrame(history) if history else pd.DataFrame(columns=["step"])
+
+
+def pretrain_predictors(config: dict, ray_params: dict) -> tuple[dict[str, dict], pd.DataFrame]:
+    """{"keypoint": state_dict, "flow": state_dict} after pretraining both motion predictors, and the
+    loss history."""
+    state = final_state(fit_pretraining(config, ray_params))
+    return state["modules"], history_table(state)
 
 
 def fit_pretraining(config: dict, ray_params: dict):
@@ -74,14 +83,16 @@ def fit_pretraining(config: dict, ray_params: dict):
     return ray_run.fit(pretrain_loop, {**config, "mlflow_run": current_run()}, ray_params, run_name("pretrain", config))
 
 
-def train_gan(config: dict, ray_params: dict, predictor_states: dict, features: dict) -> dict:
-    """The trained model bundle's state (see serving.bundle), starting the motion predictor from pretraining."""
+def train_gan(config: dict, ray_params: dict, predictor_states: dict, features: dict) -> tuple[dict, pd.DataFrame]:
+    """The trained model bundle's state (see serving.bundle), starting the motion predictor from pretraining,
+    and the loss history."""
     models = model_config(config["preset"], config.get("variant"), config["overrides"])
     config = {**config, "predictor_state": predictor_states[models.generator.man.motion]}
     name = run_name("train", config)
     result = ray_run.fit(gan_loop, {**config, "mlflow_run": current_run()}, ray_params, name)
-    modules = final_state(result)["modules"]
+    state = final_state(result)
+    modules = state["modules"]
     bundle = TalkingFaceModel.build(models, features)
     bundle.generator.load_state_dict(modules["generator"])
     bundle.predictor.load_state_dict(modules["predictor"])
-    return bundle.state()
+    return bundle.state(), history_table(state)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from talking_face.training.history import metric_history
 from talking_face.training.run import loop_config, pretrain_predictors
-from talking_face.training.tracking import current_run
 
 
 def training_feature_paths(feature_summary: pd.DataFrame, feature_files: dict[str, str]) -> list[str]:
@@ -20,5 +18,4 @@ def pretrain(
 ) -> tuple[dict, pd.DataFrame]:
     """Both predictors' weights and the run's loss history (one row per logged step) for DVC plots."""
     config = loop_config(params, model, paths, int(features["extract"]["crop_size"]), seed, ray_params)
-    predictors = pretrain_predictors(config, ray_params)
-    return predictors, metric_history(current_run(), params["metric_prefix"])
+    return pretrain_predictors(config, ray_params)
