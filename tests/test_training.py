@@ -97,6 +97,15 @@ def test_generator_losses_reach_the_motion_predictor_only_when_configured(featur
     assert any(not torch.equal(old, new) for old, new in zip(before, after)) == learns
 
 
+def test_too_few_sequences_for_a_batch_fail_before_training_starts(feature_file):
+    params = {**conf("train")["train"], "rollout_frames": 49, "batch_size": 2}  # the 50-frame clip gives 2
+    assert loop_config(params, MODEL, [feature_file], SIZE, seed=0, ray_params={})["rollout_frames"] == 49
+    with pytest.raises(ValueError, match="1 training clips of 50-50 frames give 2 sequences of 49 frames"):
+        loop_config(params, MODEL, [feature_file], SIZE, seed=0, ray_params={"num_workers": 2})
+    with pytest.raises(ValueError, match="give 0 sequences of 51 frames"):
+        loop_config({**params, "rollout_frames": 51}, MODEL, [feature_file], SIZE, seed=0, ray_params={})
+
+
 def test_clip_block_sampler_visits_every_frame_once_and_shards_clips(feature_file):
     dataset = FeatureFrameDataset([feature_file, feature_file, feature_file], context=5, audio_window=5)
     whole = list(ClipBlockSampler(dataset, block_clips=2, seed=1))

@@ -27,6 +27,12 @@ MFCC_SCALE = 200.0
 FRAME_KEYS = ("target", "heatmaps", "flow", "mel", "pitch", "energy", "mfcc")  # the keys with a frame dimension
 
 
+def clip_length(path: str | Path) -> int:
+    """Frames in a feature file (reads one small array, not the frames)."""
+    with np.load(path) as archive:
+        return int(archive["pitch"].shape[0])
+
+
 def load_clip(path: str | Path) -> dict[str, np.ndarray]:
     with np.load(path) as archive:
         return {key: archive[key] for key in archive.files}
@@ -83,13 +89,8 @@ class FeatureFrameDataset(Dataset):
         self.rollout = rollout
         self.cache_clips = cache_clips
         self._cache: OrderedDict[str, dict] = OrderedDict()
-        lengths = [self._length(p) for p in self.paths]
+        lengths = [clip_length(p) for p in self.paths]
         self.index = [(clip, t) for clip, n in enumerate(lengths) for t in range(n - rollout + 1)]
-
-    @staticmethod
-    def _length(path: str) -> int:
-        with np.load(path) as archive:
-            return int(archive["pitch"].shape[0])
 
     def _clip(self, path: str) -> dict[str, np.ndarray]:
         if path in self._cache:

@@ -18,6 +18,7 @@ import torch
 from talking_face.models import model_config
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.training import ray_run
+from talking_face.training.data import clip_length
 from talking_face.training.gan import gan_loop
 from talking_face.training.loop import CHECKPOINT_FILE
 from talking_face.training.pretrain import pretrain_loop
@@ -28,6 +29,8 @@ def loop_config(params: dict, model: dict, paths: list[str], image_size: int, se
     """The per-worker configuration: step settings, the model preset/variant, and the feature files."""
     if not paths:
         raise ValueError("no training clips: the features step accepted no clip of the train split")
+    rollout, workers = int(params.get("rollout_frames", 1)), int(ray_params.get("num_workers", 1))
+    check_sequences(paths, rollout, int(params["batch_size"]), workers)
     overrides = {**(model.get("overrides") or {}), "image_size": image_size}
     models = model_config(model["preset"], model.get("variant"), overrides)
     return {
@@ -41,6 +44,18 @@ def loop_config(params: dict, model: dict, paths: list[str], image_size: int, se
         "seed": seed,
         "use_gpu": bool(ray_params.get("use_gpu", False)),
     }
+
+
+def check_sequences(paths: list[str], rollout: int, batch_size: int, workers: int) -> None:
+    """Fails before Ray starts when the clips cannot fill one batch per worker with `rollout`-frame sequences."""
+    lengths = [clip_length(path) for path in paths]
+    sequences = sum(max(0, length - rollout + 1) for length in lengths)
+    if sequences < batch_size * workers:
+        raise ValueError(
+            f"{len(paths)} training clips of {min(lengths)}-{max(lengths)} frames give {sequences} sequences of "
+            f"{rollout} frames, fewer than a batch of {batch_size} for each of {workers} worker(s): add clips or "
+            "lower batch_size / rollout_frames"
+        )
 
 
 # Settings that do not change what is learned up to a given step: a run that differs only in these resumes.
