@@ -18,7 +18,15 @@ from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.training.conditioning import generator_conditioning, motion_for_generator
 from talking_face.training.data import ClipBlockSampler, FeatureFrameDataset, frame_inputs
 from talking_face.training.gan import GANTask
-from talking_face.training.run import final_state, fit_pretraining, history_table, loop_config, run_name
+from talking_face.training.pretrain import PredictorTask
+from talking_face.training.run import (
+    final_state,
+    fit_pretraining,
+    gan_predictor_state,
+    history_table,
+    loop_config,
+    run_name,
+)
 from tests.project import PROJECT_ROOT
 
 SIZE = 32
@@ -104,6 +112,17 @@ def test_too_few_sequences_for_a_batch_fail_before_training_starts(feature_file)
         loop_config(params, MODEL, [feature_file], SIZE, seed=0, ray_params={"num_workers": 2})
     with pytest.raises(ValueError, match="give 0 sequences of 51 frames"):
         loop_config({**params, "rollout_frames": 51}, MODEL, [feature_file], SIZE, seed=0, ray_params={})
+
+
+@pytest.mark.parametrize("variant", ["t3_all_flow", "t3_all_heatmaps"])
+def test_the_gan_starts_from_the_pretrained_predictor_of_its_motion_kind(feature_file, variant):
+    model = {**MODEL, "variant": variant}
+    pretrain = PredictorTask(loop_config(conf("pretrain")["pretrain"], model, [feature_file], SIZE, seed=0, ray_params={}))
+    states = {name: module.state_dict() for name, module in pretrain.modules.items()}
+    config = loop_config(conf("train")["train"], model, [feature_file], SIZE, seed=0, ray_params={})
+    task = GANTask({**config, "predictor_state": gan_predictor_state(config, states)})
+    for key, value in task.modules["predictor"].state_dict().items():
+        assert torch.equal(value, states["flow" if variant == "t3_all_flow" else "keypoint"][key])
 
 
 def test_clip_block_sampler_visits_every_frame_once_and_shards_clips(feature_file):

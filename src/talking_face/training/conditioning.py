@@ -10,9 +10,14 @@ from talking_face.models import FlowPredictor, KeypointPredictor, ModelConfig
 AUDIO_KEYS = ("mel", "pitch", "energy", "mfcc")
 
 
+def motion_predictor_name(config: ModelConfig) -> str:
+    """Which pretrained predictor feeds the MAN motion source: "flow" (UNet) or "keypoint" (hourglass)."""
+    return "flow" if config.generator.man.motion == "flow" else "keypoint"
+
+
 def motion_predictor(config: ModelConfig) -> torch.nn.Module:
     """The predictor whose output feeds the MAN motion source (flow UNet or keypoint hourglass)."""
-    if config.generator.man.motion == "flow":
+    if motion_predictor_name(config) == "flow":
         return FlowPredictor(config.flow)
     return KeypointPredictor(config.keypoint)
 

@@ -18,6 +18,7 @@ import torch
 from talking_face.models import model_config
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.training import ray_run
+from talking_face.training.conditioning import motion_predictor_name
 from talking_face.training.data import clip_length
 from talking_face.training.gan import gan_loop
 from talking_face.training.loop import CHECKPOINT_FILE
@@ -98,11 +99,18 @@ def fit_pretraining(config: dict, ray_params: dict):
     return ray_run.fit(pretrain_loop, {**config, "mlflow_run": current_run()}, ray_params, run_name("pretrain", config))
 
 
+def gan_predictor_state(config: dict, predictor_states: dict[str, dict]) -> dict:
+    """The pretrained weights of the predictor that feeds the GAN's motion source (flow UNet or keypoint
+    hourglass), from pretraining's {"keypoint": ..., "flow": ...}."""
+    models = model_config(config["preset"], config.get("variant"), config["overrides"])
+    return predictor_states[motion_predictor_name(models)]
+
+
 def train_gan(config: dict, ray_params: dict, predictor_states: dict, features: dict) -> tuple[dict, pd.DataFrame]:
     """The trained model bundle's state (see serving.bundle), starting the motion predictor from pretraining,
     and the loss history."""
     models = model_config(config["preset"], config.get("variant"), config["overrides"])
-    config = {**config, "predictor_state": predictor_states[models.generator.man.motion]}
+    config = {**config, "predictor_state": gan_predictor_state(config, predictor_states)}
     name = run_name("train", config)
     result = ray_run.fit(gan_loop, {**config, "mlflow_run": current_run()}, ray_params, name)
     state = final_state(result)
