@@ -15,15 +15,15 @@ import logging
 import os
 from pathlib import Path
 
-import numpy as np
 import yaml
+
+from talking_face.features.schema import file_identity
 
 logger = logging.getLogger(__name__)
 
 HASH_LENGTH = 16
 FEATURES_STAGE = "features"
 FEATURE_DIR = "data/04_feature/clips"
-HEADER_KEYS = ("content_hash", "params_hash")  # see features.schema.RECORD_KEYS
 
 
 def data_version(project_root: str | os.PathLike, stage: str = FEATURES_STAGE, feature_dir: str = FEATURE_DIR) -> str:
@@ -71,9 +71,7 @@ def feature_headers_digest(feature_dir: Path) -> str:
     """Digest of every feature file's name and header keys (not its bytes: cheap on a large corpus)."""
     digest = hashlib.sha256()
     for path in sorted(feature_dir.glob("*.npz")):
-        with np.load(path) as archive:
-            headers = {key: str(archive[key]) if key in archive.files else "" for key in HEADER_KEYS}
-        digest.update(json.dumps({"clip": path.stem, **headers}, sort_keys=True).encode())
+        digest.update(json.dumps({"clip": path.stem, **file_identity(path)}, sort_keys=True).encode())
     return digest.hexdigest()[:HASH_LENGTH]
 
 

@@ -24,13 +24,13 @@ from tqdm.auto import tqdm
 from talking_face.evaluation import blinks, metrics
 from talking_face.evaluation.clip import DEFAULT_PARAMS, evaluate_clip, static_baseline, video_metrics
 from talking_face.evaluation.face_track import track_landmarks
+from talking_face.features.schema import IDENTITY_KEYS, file_identity
 from talking_face.serving.animate import animate, frame_count
 from talking_face.serving.bundle import TalkingFaceModel
 
 logger = logging.getLogger(__name__)
 
 SYSTEMS = ("model", "baseline", "real")
-CLIP_HEADER_KEYS = ("content_hash", "params_hash")  # what identifies a feature file's content
 
 
 @dataclass
@@ -73,16 +73,15 @@ def select_clips(
             rows = rows.head(int(max_clips_per_split))
         for row in rows.itertuples():
             path = feature_files[row.clip_id]
-            with np.load(path, allow_pickle=False) as archive:
-                header = {key: str(archive[key]) if key in archive.files else "" for key in CLIP_HEADER_KEYS}
-            chosen.append({"clip_id": row.clip_id, "speaker": str(row.speaker), "split": split, "path": path, **header})
+            identity = file_identity(path)
+            chosen.append({"clip_id": row.clip_id, "speaker": str(row.speaker), "split": split, "path": path, **identity})
     return chosen
 
 
 def evaluation_version(clips: list[dict], params: dict) -> str:
     """A short hash of what a set of metrics was measured on: the clips (ids, splits, feature content) and
     the metric parameters. Metrics with the same evaluation version are comparable."""
-    identity = [{key: clip.get(key, "") for key in ("clip_id", "split", *CLIP_HEADER_KEYS)} for clip in clips]
+    identity = [{key: clip.get(key, "") for key in ("clip_id", "split", *IDENTITY_KEYS)} for clip in clips]
     metric_params = {**DEFAULT_PARAMS, **(params.get("metrics") or {})}
     text = json.dumps({"clips": identity, "metrics": metric_params}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

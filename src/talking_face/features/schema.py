@@ -4,6 +4,12 @@ This is the contract between the `features` pipeline (writer) and training, eval
 (readers). S is `features.crop_size`; heatmaps are always at the paper's 96x96.
 """
 
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
 N_MEL = 256  # mel bands per audio window (the MAN audio branch)
 N_MFCC = 13  # MFCC-like coefficients per frame (the generator's first layers)
 N_LEVELS = 256  # quantization levels of pitch and energy (one-hot in the data loader)
@@ -33,3 +39,11 @@ RECORD_KEYS = {
     "summary": "str scalar, JSON of the clip's feature summary row (features.extract.feature_summary)",
     "error": "str scalar, only in the file of a clip that could not be used: why; it then holds no arrays",
 }
+
+IDENTITY_KEYS = ("content_hash", "params_hash")  # the header keys that say what a feature file holds
+
+
+def file_identity(path: str | os.PathLike) -> dict[str, str]:
+    """A feature file's content_hash and params_hash ("" where absent), read without loading its arrays."""
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: str(archive[key]) if key in archive.files else "" for key in IDENTITY_KEYS}

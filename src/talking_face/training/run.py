@@ -11,10 +11,10 @@ import hashlib
 import json
 import os
 
-import numpy as np
 import pandas as pd
 import torch
 
+from talking_face.features.schema import file_identity
 from talking_face.models import model_config
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.training import ray_run
@@ -68,8 +68,8 @@ def run_name(prefix: str, config: dict) -> str:
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     for path in config["feature_paths"]:
         # The hashes stored in each feature file name its content; file times change with every checkout.
-        with np.load(path) as archive:
-            digest.update(f"{archive['params_hash']}:{archive['content_hash']}".encode())
+        identity = file_identity(path)
+        digest.update(f"{identity['params_hash']}:{identity['content_hash']}".encode())
     if config.get("predictor_state"):
         for key, value in config["predictor_state"].items():
             digest.update(key.encode() + value.cpu().numpy().tobytes())
