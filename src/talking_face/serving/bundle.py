@@ -64,7 +64,10 @@ class TalkingFaceModel:
 
     @classmethod
     def from_state(cls, state: dict) -> TalkingFaceModel:
-        model = cls.build(model_config("cpu", overrides=state["config"]), state["features"])
+        config = state["config"]
+        if "output" not in config["generator"]:  # written before the composite head: the paper's direct head
+            config = {**config, "generator": {**config["generator"], "output": "direct"}}
+        model = cls.build(model_config("cpu", overrides=config), state["features"])
         model.generator.load_state_dict(state["generator"])
         model.predictor.load_state_dict(state["predictor"])
         return model.eval()
