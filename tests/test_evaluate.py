@@ -18,6 +18,7 @@ from talking_face.evaluation.summary import summarise
 from talking_face.media.video import probe
 from talking_face.serving.animate import animate
 from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.serving.photo import PasteBack, whole_photo
 from tests.project import make_project, run_pipeline
 from tests.tiny_models import make_feature_clips, tiny_bundle
 
@@ -107,8 +108,10 @@ def test_evaluation_generates_exactly_what_animate_gives_users(project):
     model = TalkingFaceModel.from_state(tiny_bundle(0))
     result = evaluate_model(model, clips, {"splits": ["test_unseen"]}, n_examples=1)
     real, audio, _ = load_clip_media(path)
-    direct = np.stack([frame.image for frame in animate(model, real[0], audio)])
-    assert np.array_equal(result.examples["spk00_clip01"].generated, direct)
+    # The users' path: animate, then the paste-back composing each frame into the photo (here the real crop).
+    paste_back = PasteBack(whole_photo(real[0], model.image_size))
+    users = np.stack([paste_back(frame) for frame in animate(model, real[0], audio)])
+    assert np.array_equal(result.examples["spk00_clip01"].generated, users)
     assert result.per_clip.set_index("system").loc["model", "ssim"] == pytest.approx(
         summarise(result.per_clip, ["test_unseen"])["test_unseen.model.ssim"]
     )
