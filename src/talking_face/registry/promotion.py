@@ -121,7 +121,7 @@ def promote_version(
         reevaluated, mismatch = False, ""
         if champion is not None and champion.version != candidate.version and _evaluated_apart(candidate, champion):
             if clips is not None:
-                evaluate_params = evaluate_params or {"splits": [(rules or DEFAULT_RULES)["split"]]}
+                evaluate_params = evaluate_params or {"splits": [(rules or DEFAULT_RULES)["split"].split("/")[0]]}
                 current = evaluation_version(clips, evaluate_params)
                 for stale in (candidate, champion):
                     if stale.tags.get(store.METRICS_EVALUATION_VERSION) != current:
