@@ -4,6 +4,7 @@ FLV + MP3, a VoxCeleb2 interview) and evaluation reported per corpus."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -12,6 +13,7 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from talking_face.evaluation.report import metrics_table
 from talking_face.evaluation.run import evaluate_model, select_clips
@@ -213,3 +215,32 @@ def test_evaluation_reports_one_row_per_corpus(awkward, tmp_path):
     assert pooled == pytest.approx(np.mean(per_corpus)) and per_corpus[0] != per_corpus[1]
     table = metrics_table(summary, ["test_unseen"])
     assert "corpus grid_more: 1 clip" in table and "corpus voxceleb2: 1 clip" in table
+
+
+@pytest.mark.slow
+def test_the_real_data_run_configuration_keeps_unseen_people_out_of_training(shared, tmp_path):
+    """`kedro run --config real.yml` ingests with conf/real: GRID's grid_a/grid_f (s1/s4, who train) are
+    never unseen, and at least three unseen VoxCeleb2 people and the unseen GRID speakers remain."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from tests.project import inside, make_project
+
+    folder = make_project(tmp_path)
+    real = yaml.safe_load((folder / "conf/real/parameters.yml").read_text())
+    # The configuration's folders, resolved from the repository rather than the throwaway copy.
+    raw_dirs = [{**entry, "path": str(shared / Path(entry["path"]).name)} for entry in real["ingest"]["raw_dirs"]]
+    with inside(folder):
+        bootstrap_project(folder)
+        with KedroSession.create(project_path=folder, env="real", runtime_params={"ingest": {"raw_dirs": raw_dirs}}) as session:
+            session.run(pipeline_names=["ingest"])
+    manifest = pd.read_parquet(folder / "data/03_primary/manifest.parquet")
+    report = json.loads((folder / "data/08_reporting/split_report.json").read_text())
+    splits = manifest.groupby("speaker")["split"].agg(set)
+    assert set(manifest.loc[manifest["split"] == "train", "corpus"]) == {"grid_more"}
+    assert splits["grid_a"] == {"test_seen"} and splits["grid_f"] == {"test_seen"}
+    assert {tuple(match["speakers"]) for match in report["matches"]} == {("grid_a", "grid_more_s1"), ("grid_f", "grid_more_s4")}
+    unseen = manifest[manifest["split"] == "test_unseen"].groupby("corpus")["speaker"].nunique()
+    assert unseen["grid"] == 5 and unseen["voxceleb2"] >= 3 and unseen["cremad"] == 1
+    assert not set(manifest.loc[manifest["split"] == "test_unseen", "person"]) & set(
+        manifest.loc[manifest["split"] == "train", "person"])
