@@ -68,7 +68,9 @@ def check_outcome(accepted: int, rejected: int, max_rejected_fraction: float) ->
         )
 
 # The manifest contract: one row per accepted clip, in this column order.
+# `person` is the speaker, or the first of several speakers of other corpora found to be one person.
 MANIFEST_COLUMNS = [
-    "clip_id", "corpus", "speaker", "person", "path", "audio_path", "layout", "fps", "frame_count", "duration_s", "width", "height",
-    "audio_rate", "audio_channels", "audio_duration_s", "av_diff_s", "file_size", "content_hash", "needs", "split",
+    "clip_id", "corpus", "speaker", "person", "path", "audio_path", "layout", "fps", "frame_count", "duration_s",
+    "width", "height", "audio_rate", "audio_channels", "audio_duration_s", "av_diff_s", "file_size", "content_hash",
+    "needs", "split",
 ]
