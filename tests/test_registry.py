@@ -123,7 +123,8 @@ def test_first_model_is_promoted_only_if_it_beats_the_baseline(tracking, name):
     assert float(recorded["metrics.test_unseen.model.lmd_mouth"]) == 7.0
 
     second = register(tracking, name, tiny_bundle(2), summary(lmd=5.0, sync=0.2, ssim=0.8))
-    assert second.decision == "promoted" and second.reason.startswith("first model")
+    assert second.decision == "promoted" and second.reason.startswith("first model, beats the baseline on test_unseen")
+    assert second.decided_on == "test_unseen"
     assert aliases(tracking, name) == {"challenger": 2, "champion": 2}
 
 

@@ -38,6 +38,7 @@ class Check:
 class GateResult:
     passed: bool
     checks: tuple[Check, ...]
+    split: str = DEFAULT_RULES["split"]  # the evaluation set the checks read
 
     @property
     def reason(self) -> str:
@@ -65,7 +66,7 @@ def gate(candidate: dict[str, float], champion: dict[str, float] | None, rules: 
             key = rule["metric"]
             theirs = champion.get(f"{split}.model.{key}")
             checks.append(_compare(rule, candidate.get(f"{split}.model.{key}"), theirs, "champion", split))
-    return GateResult(passed=all(check.passed for check in checks), checks=tuple(checks))
+    return GateResult(passed=all(check.passed for check in checks), checks=tuple(checks), split=split)
 
 
 def _compare(rule: dict, ours: float | None, theirs: float | None, other: str, split: str) -> Check:
