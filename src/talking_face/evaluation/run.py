@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from talking_face.evaluation import blinks, metrics
+from talking_face.evaluation import metrics
 from talking_face.evaluation.clip import DEFAULT_PARAMS, evaluate_clip, static_baseline, video_metrics
 from talking_face.evaluation.face_track import track_landmarks
+from talking_face.features.eyes import eye_aspect_ratio
 from talking_face.features.schema import IDENTITY_KEYS, file_identity
 from talking_face.serving.animate import animate, frame_count
 from talking_face.serving.bundle import TalkingFaceModel
@@ -168,7 +169,7 @@ def score_clip(real: np.ndarray, generated: np.ndarray, audio: np.ndarray, param
         "baseline": evaluate_clip(real, baseline, audio, source, params, tracks["real"], tracks["baseline"]),
         "real": real_reference(real, audio, source, params, tracks["real"]),
     }
-    ear = {name: blinks.eye_aspect_ratio(track.landmarks) for name, track in tracks.items()}
+    ear = {name: eye_aspect_ratio(track.landmarks) for name, track in tracks.items()}
     return scores, ear
 
 
