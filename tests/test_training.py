@@ -58,6 +58,7 @@ def test_dataset_items_carry_the_generation_conditioning(feature_file):
     assert torch.equal(first["previous"][:3], first["source"]) and torch.equal(first["previous"][-3:], first["source"])
     assert torch.equal(later["previous"][-3:], dataset[9]["target"][0])
     assert later["pitch"].sum(-1).eq(1).all() and first["flow"].abs().sum() == 0
+    assert later["eyes"].shape == (1, 1, SIZE, SIZE) and later["eyes"].min() >= 0 and later["eyes"].max() <= 1
 
 
 def test_dataset_sequences_are_consecutive_frames(feature_file):

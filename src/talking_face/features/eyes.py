@@ -18,7 +18,7 @@ import numpy as np
 LEFT_EYE = np.arange(36, 42)
 RIGHT_EYE = np.arange(42, 48)
 OPEN_PERCENTILE = 90  # a clip's "open" EAR: robust to blinks and to the odd badly placed landmark
-BLOB_SIGMA = 0.5  # Gaussian sigma of an eye blob, as a fraction of that eye's width (corner to corner)
+BLOB_SIGMA = 0.4  # Gaussian sigma of an eye blob, as a fraction of that eye's width (corner to corner)
 BLOB_RADIUS = 3.0  # blobs are cut to zero beyond this many sigmas, so the map is exactly zero away from the eyes
 DEFAULT_BLINK_RATE = 0.3  # blinks per second at generation: real GRID / VoxCeleb speakers blink 0.2-0.5 a second
 BLINK_SECONDS = (0.16, 0.24)  # a blink lasts 4 to 6 frames at 25 fps
