@@ -96,6 +96,22 @@ def test_fast_generation_matches_the_plain_generator(model, monkeypatch):
         assert_same_frames(expected, list(animate(model, crop, audio, blink_rate=1.5)))
 
 
+def test_blinks_off_is_the_open_eye_control_and_a_blink_changes_the_frames_from_its_first_frame_on(model):
+    crop = face_photo(photo(256), model.image_size, model.features["crop_margin"]).crop
+    audio = speech(1.6)
+    with torch_threads(1):
+        off = list(animate(model, crop, audio, blink_rate=0.0))
+        on = list(animate(model, crop, audio, blink_rate=1.5))
+        # The plain generator fed an all-zero eye closure map (closure 0 on every frame).
+        assert_same_frames(plain_frames(model, crop, audio, blink_rate=0.0), off)
+    closure = EyeControls.for_model(model, crop, len(on), 1.5).closure
+    first = int(np.flatnonzero(closure)[0])
+    assert 0 < first < len(on)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(on[:first], off[:first]))
+    peak = first + int(np.argmax(closure[first : first + 10]))
+    assert np.abs(on[peak].image.astype(int) - off[peak].image.astype(int)).max() > 2
+
+
 @pytest.mark.parametrize("variant", ["t2_partial_lstm", "t2_eca_conv1d", "t3_all_heatmaps", "t3_image_mel"])
 def test_fast_generation_matches_for_other_branches_and_sources(variant):
     config = model_config("cpu", variant=variant, overrides={"image_size": 32})
