@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zlib
 from dataclasses import dataclass, field
 
 import cv2
@@ -105,7 +106,8 @@ def generate_clip(
     model: TalkingFaceModel, source: np.ndarray, audio: np.ndarray, sample_rate: int, fps: float, label: str = ""
 ) -> tuple[np.ndarray, np.ndarray]:
     """The whole clip generated from `source` (uint8 [S, S, 3]) and `audio` through `animate`, the users'
-    generation path: frames uint8 [T, S, S, 3] and CAM attention float16 [T, S, S].
+    generation path: frames uint8 [T, S, S, 3] and CAM attention float16 [T, S, S]. Blinks come at the
+    users' default rate, drawn from a seed of `label`, so clips do not all blink at the same moments.
 
     A model trained at another crop size gets the source resized to its size and its frames resized back,
     so that models of different sizes are scored on the same real frames; audio at another rate is
@@ -121,7 +123,7 @@ def generate_clip(
     model_source = _resized(source, model.image_size)
     images, attention = [], []
     total = frame_count(len(audio), model_rate, model_fps)
-    frames = animate(model, model_source, audio)
+    frames = animate(model, model_source, audio, blink_seed=zlib.crc32(label.encode()))
     for frame in tqdm(frames, total=total, desc=f"generate {label}".strip(), unit="frame", leave=False):
         images.append(_resized(frame.image, size))
         attention.append(_resized(np.clip(frame.attention, 0.0, 1.0), size))
