@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zlib
 from dataclasses import dataclass, field
 
 import cv2
@@ -21,9 +22,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from talking_face.evaluation import blinks, metrics
+from talking_face.evaluation import metrics
 from talking_face.evaluation.clip import DEFAULT_PARAMS, evaluate_clip, static_baseline, video_metrics
 from talking_face.evaluation.face_track import track_landmarks
+from talking_face.features.eyes import eye_aspect_ratio
 from talking_face.features.schema import IDENTITY_KEYS, file_identity
 from talking_face.serving.animate import animate, frame_count
 from talking_face.serving.bundle import TalkingFaceModel
@@ -104,7 +106,8 @@ def generate_clip(
     model: TalkingFaceModel, source: np.ndarray, audio: np.ndarray, sample_rate: int, fps: float, label: str = ""
 ) -> tuple[np.ndarray, np.ndarray]:
     """The whole clip generated from `source` (uint8 [S, S, 3]) and `audio` through `animate`, the users'
-    generation path: frames uint8 [T, S, S, 3] and CAM attention float16 [T, S, S].
+    generation path: frames uint8 [T, S, S, 3] and CAM attention float16 [T, S, S]. Blinks come at the
+    users' default rate, drawn from a seed of `label`, so clips do not all blink at the same moments.
 
     A model trained at another crop size gets the source resized to its size and its frames resized back,
     so that models of different sizes are scored on the same real frames; audio at another rate is
@@ -120,7 +123,7 @@ def generate_clip(
     model_source = _resized(source, model.image_size)
     images, attention = [], []
     total = frame_count(len(audio), model_rate, model_fps)
-    frames = animate(model, model_source, audio)
+    frames = animate(model, model_source, audio, blink_seed=zlib.crc32(label.encode()))
     for frame in tqdm(frames, total=total, desc=f"generate {label}".strip(), unit="frame", leave=False):
         images.append(_resized(frame.image, size))
         attention.append(_resized(np.clip(frame.attention, 0.0, 1.0), size))
@@ -168,7 +171,7 @@ def score_clip(real: np.ndarray, generated: np.ndarray, audio: np.ndarray, param
         "baseline": evaluate_clip(real, baseline, audio, source, params, tracks["real"], tracks["baseline"]),
         "real": real_reference(real, audio, source, params, tracks["real"]),
     }
-    ear = {name: blinks.eye_aspect_ratio(track.landmarks) for name, track in tracks.items()}
+    ear = {name: eye_aspect_ratio(track.landmarks) for name, track in tracks.items()}
     return scores, ear
 
 
