@@ -29,6 +29,7 @@ from talking_face.serving.animate import animate
 from talking_face.serving.blinks import crop_landmarks
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.photo import face_photo
+from talking_face.serving.video import torch_threads
 from talking_face.training.data import FeatureFrameDataset
 from tests.generation_inputs import photo, speech
 
@@ -139,10 +140,10 @@ def test_a_model_file_without_the_eyes_source_still_loads_and_generates_without_
     assert "eyes" not in model.generator.conditioning_keys
     crop = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     audio = speech(1.0)
-    with caplog.at_level(logging.WARNING):
+    with torch_threads(1), caplog.at_level(logging.WARNING):
         asked = [frame.image for frame in animate(model, crop, audio, blink_rate=3.0)]
-    assert "will not blink" in caplog.text
-    assert np.array_equal(asked, [frame.image for frame in animate(model, crop, audio, blink_rate=0.0)])
+        assert "will not blink" in caplog.text
+        assert np.array_equal(asked, [frame.image for frame in animate(model, crop, audio, blink_rate=0.0)])
 
     state["config"]["generator"]["man"]["enabled"] = SOURCES  # claims an eyes source it has no weights for
     with pytest.raises(ValueError, match=r"bad\.pt: the generator's weights do not fit .*branches\.eyes"):
