@@ -1,6 +1,7 @@
 """The `talking-face` command.
 
     talking-face generate --image face.jpg --audio speech.wav --out out.mp4 [--model URI] [--no-paste-back]
+                          [--blink-rate 0.3 | --no-blinks]
     talking-face promote --version 3 [--force]
 
 Bad input (no face, unreadable image or audio, silent or empty audio, a model that does not resolve) ends
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.serving.resolve import DEFAULT_MODEL_URI
 
 DEFAULT_MODEL_NAME = "talking-face-man"
@@ -41,18 +43,37 @@ def main() -> None:
     help="models:/ or runs:/ URI (in MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder, .pt.",
 )
 @click.option("--paste-back/--no-paste-back", default=True, show_default=True, help="Whole photo, or face crop only.")
+@click.option(
+    "--blink-rate",
+    type=click.FloatRange(min=0),
+    help=f"Blinks per second.  [default: {DEFAULT_BLINK_RATE}]",
+)
+@click.option("--no-blinks", is_flag=True, help="Eyes stay open (the same as --blink-rate 0).")
 @click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(
-    image: Path, audio: Path, out: Path, model_uri: str, paste_back: bool, threads: int | None, quiet: bool
+    image: Path,
+    audio: Path,
+    out: Path,
+    model_uri: str,
+    paste_back: bool,
+    blink_rate: float | None,
+    no_blinks: bool,
+    threads: int | None,
+    quiet: bool,
 ) -> None:
     """Animate the face of a photo to speech: an H.264 mp4 with the speech as its sound."""
     from talking_face.serving.resolve import load_model, tracking_uri
     from talking_face.serving.video import generate_video
 
+    if no_blinks and blink_rate:
+        raise click.UsageError("--no-blinks and --blink-rate contradict each other; give one of them")
+    rate = 0.0 if no_blinks else DEFAULT_BLINK_RATE if blink_rate is None else blink_rate
     try:
         model = load_model(model_uri, tracking_uri(in_process=False))
-        result = generate_video(model, image, audio, out, paste_back=paste_back, progress=not quiet, threads=threads)
+        result = generate_video(
+            model, image, audio, out, paste_back=paste_back, progress=not quiet, threads=threads, blink_rate=rate
+        )
     except (ValueError, OSError) as error:  # MediaError, ModelNotFound and file-system errors
         raise _fail(error) from None
     click.echo(f"{result.path}: {result.frames} frames, {result.width}x{result.height}, {result.duration_s:.2f} s")

@@ -5,6 +5,9 @@ This is the one generation path: evaluation, the `talking-face` CLI, the batch `
 MLflow pyfunc model all call `animate`, so what is measured is what users get. Frames stream out one at a
 time and the audio is analysed a chunk (30 s) at a time, so memory stays flat however long the audio is.
 
+Blinks: the MAN `eyes` source gets a blink schedule drawn at `blink_rate` per second (`serving.blinks`,
+seeded, so the same call gives the same video); `blink_rate=0` turns blinks off.
+
 Speed: what does not depend on earlier frames is computed ahead (`serving.stepper`): the image branches once,
 the audio branches and the MFCC seed in one batched call per chunk; only the motion path runs per frame.
 """
@@ -18,7 +21,9 @@ import numpy as np
 import torch
 
 from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_hop
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.models.generator import GeneratorOutput
+from talking_face.serving.blinks import EyeControls
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.stepper import FrameStepper
 from talking_face.training.conditioning import AUDIO_KEYS, generator_conditioning, motion_for_generator, next_context
@@ -95,22 +100,33 @@ def audio_batches(
 
 
 @torch.inference_mode()
-def animate(model: TalkingFaceModel, source_crop: np.ndarray, audio: np.ndarray) -> Iterator[GeneratedFrame]:
+def animate(
+    model: TalkingFaceModel,
+    source_crop: np.ndarray,
+    audio: np.ndarray,
+    blink_rate: float = DEFAULT_BLINK_RATE,
+    blink_seed: int = 0,
+) -> Iterator[GeneratedFrame]:
     """Yields one GeneratedFrame per video frame of `audio` (mono, at the model's audio sample rate).
 
-    `source_crop` is the face crop (uint8 [S, S, 3], S = model.image_size) cropped as in training.
+    `source_crop` is the face crop (uint8 [S, S, 3], S = model.image_size) cropped as in training;
+    `blink_rate` blinks per second (0: none) are drawn from `blink_seed`.
     """
     fps = float(model.features["fps"])
     audio_params = model.features["audio"]
     n_frames = frame_count(len(audio), int(audio_params["sample_rate"]), fps)
     device = next(model.generator.parameters()).device
     source = to_image_tensor(source_crop)[None].to(device)
+    eyes = EyeControls.for_model(model, source_crop, n_frames, blink_rate, blink_seed)
     stepper = FrameStepper(model.generator, source)
     previous = source.repeat(1, model.context_frames, 1, 1)
+    t = 0
     for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, device):
         stepper.set_audio(frames_audio)
         for i in range(len(frames_audio["mel"])):
             batch = {"source": source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
+            batch["eyes"] = eyes.map(t)
+            t += 1
             motion = model.predictor(previous, batch["mel"])
             output = stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
             previous = next_context(previous, output.image)

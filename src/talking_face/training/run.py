@@ -67,6 +67,9 @@ RESUMABLE_KEYS = ("steps", "log_every", "image_every", "checkpoint_every", "mlfl
 
 def run_name(prefix: str, config: dict) -> str:
     identity = {key: value for key, value in config.items() if key not in RESUMABLE_KEYS}
+    # The networks as this code builds them: a code change to them (e.g. a new MAN source) starts afresh
+    # instead of resuming a checkpoint whose weights no longer fit.
+    identity["networks"] = model_config(config["preset"], config.get("variant"), config.get("overrides")).to_dict()
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     for path in config["feature_paths"]:
         # The hashes stored in each feature file name its content; file times change with every checkout.
