@@ -4,7 +4,9 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from talking_face.hooks import DataVersionHook
+from omegaconf.resolvers import oc
+
+from talking_face.hooks import DataCheckHook, DataVersionHook, EnvironmentHook
 
 # No run touches the network: Kedro telemetry, Great Expectations analytics and Ray usage stats are off.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -12,8 +14,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-# kedro-mlflow registers its own hook through its entry point; ours tags the run it opens.
-HOOKS = (DataVersionHook(),)
+# kedro-mlflow registers its own hook through its entry point; ours tag the run it opens and turn a
+# stop on a data check into one line.
+HOOKS = (DataVersionHook(), EnvironmentHook(), DataCheckHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -21,6 +24,8 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # An environment (conf/gpu, conf/local) overrides single keys, not whole parameter groups.
     "merge_strategy": {"parameters": "soft"},
+    # ${oc.env:NAME,default} beyond credentials: conf/base/mlflow.yml reads MLFLOW_TRACKING_URI (a team's server).
+    "custom_resolvers": {"oc.env": oc.env},
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "mlflow": ["mlflow*", "mlflow*/**"],
