@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 TRAIN_SPLIT = "train"
+MAX_CHARS = 5000  # MLflow's model version description column (enforced by PostgreSQL and MySQL stores)
+MORE = "(more in the run's evaluation/metrics_table.md)"
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,9 @@ def model_card(
 ) -> str:
     """The card as Markdown. `reproduce`: the commands that rebuild the model, in order; `limits`: known
     limits beyond the one the training data implies."""
-    corpora = ", ".join(f"{name} ({count} clips)" for name, count in data.corpora.items()) or "none"
-    held_out = ", ".join(f"{split}: {count} clips" for split, count in data.test_clips.items()) or "none"
-    lines = [
+    corpora = ", ".join(f"{name} ({_clips(count)})" for name, count in data.corpora.items()) or "none"
+    held_out = ", ".join(f"{split}: {_clips(count)}" for split, count in data.test_clips.items()) or "none"
+    head = [
         f"# {model_name}",
         "",
         "## Training data",
@@ -60,23 +62,39 @@ def model_card(
         "",
         "## Evaluation",
         "",
-        evaluation_table.strip() or "(no evaluation table)",
-        "",
-        "## Reproduce",
-        "",
-        "```bash",
-        *reproduce,
-        "```",
-        "",
-        "## Limits",
-        *(f"- {limit}" for limit in [training_limit(data), *limits]),
     ]
-    return "\n".join(lines) + "\n"
+    tail = ["", "## Reproduce", "", "```bash", *reproduce, "```", "", "## Limits",
+            *(f"- {limit}" for limit in [training_limit(data), *limits])]
+    budget = MAX_CHARS - len("\n".join(head + tail)) - 2
+    return "\n".join([*head, fitting_sections(evaluation_table, budget), *tail]) + "\n"
+
+
+def fitting_sections(table: str, budget: int) -> str:
+    """The evaluation table's headings moved two levels down (under the card's own), whole sections in
+    order while they fit in `budget` characters (the report puts its own rows first)."""
+    lines = ["##" + line if line.startswith("#") else line for line in table.strip().splitlines()]
+    sections, current = [], []
+    for line in lines:
+        if line.startswith("###") and current:
+            sections.append("\n".join(current))
+            current = []
+        current.append(line)
+    sections.append("\n".join(current))
+    kept = []
+    for section in sections:
+        if len("\n".join([*kept, section])) > budget - len(MORE) - 1:
+            return "\n".join([*kept, MORE]) if kept else MORE
+        kept.append(section)
+    return "\n".join(kept) or "(no evaluation table)"
 
 
 def training_limit(data: TrainingData) -> str:
     corpora = "/".join(data.corpora) or "no"
     return (
         f"trained on {len(data.speakers)} {corpora} speaker{'s' if len(data.speakers) != 1 else ''} "
-        f"({data.clips} clips): expect weaker results on faces, head turns, lighting and voices unlike theirs"
+        f"({_clips(data.clips)}): expect weaker results on faces, head turns, lighting and voices unlike theirs"
     )
+
+
+def _clips(count: int) -> str:
+    return f"{count} clip{'s' if count != 1 else ''}"
