@@ -131,8 +131,12 @@ def test_register_pipeline_registers_once_and_a_second_run_changes_nothing(proje
     first = json.loads((project / "data/08_reporting/promotion.json").read_text())
     [tags], aliases = registry()
     assert first["registered"] and first["version"] == 1 and aliases["challenger"] == 1
-    # The first model becomes champion only if it beats the static baseline on mouth LMD.
-    beats_baseline = metrics["test_unseen.model.lmd_mouth"] < metrics["test_unseen.baseline.lmd_mouth"]
+    # The first model becomes champion only if it beats the static baseline on mouth LMD and reaches its SSIM
+    # and PSNR.
+    model, still = ({key: metrics[f"test_unseen.{system}.{key}"] for key in ("lmd_mouth", "ssim", "psnr")}
+                    for system in ("model", "baseline"))
+    beats_baseline = (model["lmd_mouth"] < still["lmd_mouth"] and model["ssim"] >= still["ssim"]
+                      and model["psnr"] >= still["psnr"])
     assert first["promoted"] == beats_baseline and ("champion" in aliases) == beats_baseline
     assert tags["promotion.decision"] == first["decision"] and tags["promotion.reason"] == first["reason"]
     assert float(tags["metrics.test_unseen.model.lmd_mouth"]) == metrics["test_unseen.model.lmd_mouth"]

@@ -2,8 +2,9 @@
 
 A manifest or clip list that records `/home/a/talking-face/data/01_raw/...` is stale in any other clone,
 so every dataset that holds file paths is wrapped in `RelativePathsDataset`: on save, each path under the
-project root becomes relative to it (POSIX separators); on load, each relative path is joined to the
-current project root. Paths outside the project (a corpus mounted at /data/grid) stay absolute.
+project root, or beside it (`../shared/data/grid/...`), becomes relative to the root (POSIX separators);
+on load, each relative path is joined to the current project root. Other paths (a corpus mounted at
+/data/grid) stay absolute: such a mount must be at the same place on every machine.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from kedro.io import AbstractDataset, DatasetError
 
 
 def portable_path(path: str, root: str | os.PathLike) -> str:
-    """`path` relative to `root` (POSIX) when it lies under it, else unchanged."""
+    """`path` relative to `root` (POSIX) when it lies under `root` or beside it (under its parent folder, as
+    ../shared/data does), else unchanged."""
     if not path or not os.path.isabs(path):
         return path
     # As written first, then with links resolved (the working directory is always the resolved one).
     for inside, top in ((Path(os.path.abspath(path)), Path(os.path.abspath(root))), (Path(path).resolve(), Path(root).resolve())):
-        if inside.is_relative_to(top):
-            return inside.relative_to(top).as_posix()
+        if inside.is_relative_to(top.parent) and top.parent != top:
+            return Path(os.path.relpath(inside, top)).as_posix()
     return path
 
 
@@ -31,7 +33,7 @@ def local_path(path: str, root: str | os.PathLike) -> str:
     """`path` made absolute against `root` when it is relative (as stored by portable_path)."""
     if not path or os.path.isabs(path):
         return path
-    return str(Path(root).resolve() / path)
+    return os.path.normpath(Path(root).resolve() / path)
 
 
 def convert_paths(data: Any, fields: list[str], convert: Callable[[str], str]) -> Any:

@@ -64,7 +64,8 @@ def select_clips(
 ) -> list[dict]:
     """The test clips to evaluate: accepted clips of `splits` (in that order, then by clip_id) that have a
     feature file, at most `max_clips_per_split` each (None: all). Each entry is {clip_id, speaker, split,
-    path} plus the feature file's content_hash and params_hash, which identify what was measured."""
+    path} (and corpus, when the summary has one) plus the feature file's content_hash and params_hash, which
+    identify what was measured."""
     chosen = []
     for split in splits:
         rows = feature_summary[feature_summary["split"] == split].sort_values("clip_id")
@@ -74,7 +75,9 @@ def select_clips(
         for row in rows.itertuples():
             path = feature_files[row.clip_id]
             identity = file_identity(path)
-            chosen.append({"clip_id": row.clip_id, "speaker": str(row.speaker), "split": split, "path": path, **identity})
+            corpus = {"corpus": str(row.corpus)} if "corpus" in feature_summary else {}
+            chosen.append({"clip_id": row.clip_id, "speaker": str(row.speaker), **corpus, "split": split, "path": path,
+                           **identity})
     return chosen
 
 
@@ -144,7 +147,7 @@ def evaluate_model(
             count = min(len(generated), len(real))
             real, generated, attention = real[:count], generated[:count], attention[:count]
         scores, ear = score_clip(real, generated, audio, clip_params)
-        identity = {key: clip[key] for key in ("clip_id", "speaker", "split")}
+        identity = {key: clip[key] for key in ("clip_id", "speaker", "corpus", "split") if key in clip}
         rows.extend({**identity, "system": system, **values} for system, values in scores.items())
         if len(examples) < n_examples:
             rate = clip_params["sample_rate"]
@@ -183,7 +186,8 @@ def real_reference(real: np.ndarray, audio: np.ndarray, source: np.ndarray, para
 
 
 def _columns(rows: list[dict]) -> list[str]:
-    columns = ["clip_id", "speaker", "split", "system"]
+    columns = ["clip_id", "speaker", "corpus", "split", "system"] if rows and "corpus" in rows[0] else [
+        "clip_id", "speaker", "split", "system"]
     for row in rows:
         columns.extend(key for key in row if key not in columns)
     return columns

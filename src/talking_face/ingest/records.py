@@ -33,6 +33,7 @@ class ClipCandidate:
     path: str
     audio_path: str
     layout: str
+    corpus: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def check_outcome(accepted: int, rejected: int, max_rejected_fraction: float) ->
     """Raises RejectedClipsError (one line) when no clip is accepted or the rejected share is above the limit."""
     total = accepted + rejected
     if total == 0:
-        raise RejectedClipsError("no video clips found under the raw folder (parameter ingest.raw_dir)")
+        raise RejectedClipsError("no video clips found under the raw folders (parameters ingest.raw_dirs or ingest.raw_dir)")
     if accepted == 0:
         raise RejectedClipsError(f"no clip accepted out of {total} found")
     if rejected / total > max_rejected_fraction:
@@ -76,7 +77,9 @@ def check_outcome(accepted: int, rejected: int, max_rejected_fraction: float) ->
         )
 
 # The manifest contract: one row per accepted clip, in this column order.
+# `person` is the speaker, or the first of several speakers of other corpora found to be one person.
 MANIFEST_COLUMNS = [
-    "clip_id", "speaker", "path", "audio_path", "layout", "fps", "frame_count", "duration_s", "width", "height",
-    "audio_rate", "audio_channels", "audio_duration_s", "av_diff_s", "file_size", "content_hash", "needs", "split",
+    "clip_id", "corpus", "speaker", "person", "path", "audio_path", "layout", "fps", "frame_count", "duration_s",
+    "width", "height", "audio_rate", "audio_channels", "audio_duration_s", "av_diff_s", "file_size", "content_hash",
+    "needs", "split",
 ]

@@ -47,6 +47,7 @@ class PromotionDecision:
     checks: list[dict] = field(default_factory=list)
     data_version: str = ""
     evaluation_version: str = ""
+    decided_on: str = ""  # the evaluation set the gate read, e.g. "test_unseen" or "test_unseen/grid"
 
     @property
     def promoted(self) -> bool:
@@ -125,7 +126,7 @@ def promote_version(
         reevaluated, mismatch = False, ""
         if champion is not None and champion.version != candidate.version and _evaluated_apart(candidate, champion):
             if clips is not None:
-                evaluate_params = evaluate_params or {"splits": [(rules or DEFAULT_RULES)["split"]]}
+                evaluate_params = evaluate_params or {"splits": [(rules or DEFAULT_RULES)["split"].split("/")[0]]}
                 current = evaluation_version(clips, evaluate_params)
                 for stale in (candidate, champion):
                     if stale.tags.get(store.METRICS_EVALUATION_VERSION) != current:
@@ -171,7 +172,7 @@ def decide(
     if result.passed and not blocker:
         decision = "promoted"
         context = "first model, beats the baseline" if champion is None else "beats the champion and the baseline"
-        reason = f"{context}: {reason}"
+        reason = f"{context} on {result.split}: {reason}"
     elif force:
         decision, reason = "promoted by force", f"forced by hand; checks: {reason}"
     else:
@@ -183,7 +184,8 @@ def decide(
     compared = f"version {before}" if before is not None else "none (first model)"
     record = {store.DECISION: decision, store.REASON: reason[:MAX_REASON_CHARS], store.COMPARED_WITH: compared}
     store.set_tags(client, name, version, record)
-    return PromotionDecision(name, version, decision, reason, before, after, checks=result.to_dicts())
+    return PromotionDecision(name, version, decision, reason, before, after, checks=result.to_dicts(),
+                             decided_on=result.split)
 
 
 def register_bundle(
