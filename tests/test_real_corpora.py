@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import av
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -232,8 +233,13 @@ def test_the_real_data_run_configuration_keeps_unseen_people_out_of_training(sha
     raw_dirs = [{**entry, "path": str(shared / Path(entry["path"]).name)} for entry in real["ingest"]["raw_dirs"]]
     with inside(folder):
         bootstrap_project(folder)
-        with KedroSession.create(project_path=folder, env="real", runtime_params={"ingest": {"raw_dirs": raw_dirs}}) as session:
-            session.run(pipeline_names=["ingest"])
+        try:
+            with KedroSession.create(project_path=folder, env="real",
+                                     runtime_params={"ingest": {"raw_dirs": raw_dirs}}) as session:
+                session.run(pipeline_names=["ingest"])
+        finally:
+            while mlflow.active_run() is not None:  # kedro-mlflow leaves its run open (see tests.project)
+                mlflow.end_run()
     manifest = pd.read_parquet(folder / "data/03_primary/manifest.parquet")
     report = json.loads((folder / "data/08_reporting/split_report.json").read_text())
     splits = manifest.groupby("speaker")["split"].agg(set)

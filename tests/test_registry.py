@@ -13,8 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from talking_face.evaluation.run import evaluate_model, select_clips
 from talking_face.evaluation.summary import summarise
-from talking_face.registry import DEFAULT_RULES, bundle_hash, data_version, gate, promote_version, register_and_gate
+from talking_face.registry import DEFAULT_RULES, bundle_hash, gate, promote_version, register_and_gate
 from talking_face.registry import store
+from talking_face.registry.card import MAX_CHARS, model_card, training_data
 from talking_face.serving.bundle import TalkingFaceModel
 from tests.tiny_models import make_feature_clips, tiny_bundle
 
@@ -107,11 +108,23 @@ def test_fingerprints_follow_content_not_files():
     state = tiny_bundle(1)
     assert bundle_hash(TalkingFaceModel.from_state(state).state()) == bundle_hash(state)
     assert bundle_hash(tiny_bundle(2)) != bundle_hash(state)
-    manifest = pd.DataFrame({"clip_id": ["a", "b"], "split": ["train", "test_unseen"], "content_hash": ["1", "2"]})
-    paths = ["/somewhere/a.npz"]
-    assert data_version(manifest, paths) == data_version(manifest.iloc[::-1], ["/elsewhere/a.npz"])
-    assert data_version(manifest.assign(split=["train", "train"]), paths) != data_version(manifest, paths)
-    assert data_version(manifest, paths + ["/x/b.npz"]) != data_version(manifest, paths)
+
+
+def test_model_card_lists_corpora_and_keeps_whole_table_sections_within_mlflows_limit():
+    manifest = pd.DataFrame({
+        "clip_id": [f"c{index}" for index in range(6)], "speaker": ["s1", "s1", "s2", "a7", "a8", "s3"],
+        "corpus": ["grid", "grid", "grid", "crema-d", "crema-d", "grid"], "layout": "generic",
+        "split": ["train", "train", "train", "train", "test_unseen", "test_unseen"],
+    })
+    data = training_data(manifest)
+    assert data.corpora == {"crema-d": 1, "grid": 3} and data.speakers == ["a7", "s1", "s2"]
+    section = "## Unseen speakers ({corpus})\n\n| Method | SSIM |\n|---|---:|\n| MAN (this model) | 0.5 |\n" + "x" * 900
+    table = "# MAN on the test clips\n\n" + "\n".join(section.format(corpus=f"corpus {n}") for n in range(8))
+    card = model_card("m", data, "dvc:abc", table, ["git checkout 123", "make train"], ["no WER"], "123")
+    assert len(card) <= MAX_CHARS and "- corpora: crema-d (1 clip), grid (3 clips)" in card
+    assert "#### Unseen speakers (corpus 0)" in card and "(corpus 7)" not in card and "more in the run's" in card
+    assert card.index("## Reproduce") < card.index("git checkout 123") < card.index("## Limits")
+    assert "- trained on 3 crema-d/grid speakers (4 clips)" in card and "- no WER" in card
 
 
 def test_first_model_is_promoted_only_if_it_beats_the_baseline(tracking, name):

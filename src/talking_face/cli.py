@@ -108,8 +108,33 @@ def promote(version: int, force: bool, model_name: str) -> None:
         raise SystemExit(1)
 
 
-# Kedro imports `<package>.cli.cli` for project-specific `kedro` commands; this project adds none to Kedro.
-cli = click.Group()
+class KedroCommands(click.Group):
+    """Project commands for `kedro` (Kedro imports `<package>.cli.cli`; they override its own): its `run`,
+    ending with one line and no traceback when a data check stops the run (the check's report is written
+    first). Built on first use, so that `talking-face` does not import Kedro's command line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return ["run"]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name != "run":
+            return None
+        from kedro.framework.cli.project import run as kedro_run
+
+        from talking_face.checks import DataCheckError
+
+        def run(*args, **kwargs):
+            try:
+                return kedro_run.callback(*args, **kwargs)
+            except DataCheckError as error:
+                raise click.ClickException(error.line()) from None
+
+        return click.Command(
+            "run", callback=run, params=kedro_run.params, help=kedro_run.help, short_help=kedro_run.short_help
+        )
+
+
+cli = KedroCommands()
 
 if __name__ == "__main__":
     main()

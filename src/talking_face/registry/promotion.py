@@ -69,11 +69,13 @@ def register_and_gate(
     params: dict | None = None,
     evaluate_params: dict | None = None,
     tracking_uri: str | None = None,
+    description: str | None = None,
 ) -> PromotionDecision:
     """Registers the model bundle `state` with its evaluation summary `metrics` (measured on `clips` with
     `evaluate_params`) and runs the promotion gate. `params`: model_name, artifact_path and gate rules
-    (see gate.DEFAULT_RULES). Idempotent: an identical bundle is not registered twice, and a second call
-    with the same inputs leaves the registry as the first one left it."""
+    (see gate.DEFAULT_RULES); `description`: the new version's model card. Idempotent: an identical bundle
+    is not registered twice, and a second call with the same inputs leaves the registry as the first one
+    left it."""
     params, evaluate_params = params or {}, evaluate_params or {}
     name = params.get("model_name") or DEFAULT_MODEL_NAME
     current = evaluation_version(clips, evaluate_params)
@@ -81,6 +83,8 @@ def register_and_gate(
         version, created = register_bundle(client, state, name, params.get("artifact_path", "model"))
         tags = {store.METRICS_DATA_VERSION: data_version, store.METRICS_EVALUATION_VERSION: current}
         first_tags = {store.DATA_VERSION: data_version} if created else {}  # the data it was registered with
+        if created and description:
+            client.update_model_version(name, version.version, description=description)
         store.replace_metrics(client, version, metrics, {**tags, **first_tags})
         client.set_registered_model_alias(name, store.CHALLENGER, version.version)
         champion = store.by_alias(client, name, store.CHAMPION)
