@@ -79,7 +79,31 @@ def audio_batches(
             yield {key: torch.stack([row[key] for row in rows]).to(device) for key in AUDIO_KEYS}
 
 
-@torch.inference_mode()
+class FaceAnimator:
+    """The per-frame loop for one source photo, fed the audio inputs of consecutive frames in batches as they
+    become known: `animate` feeds it a whole file's, the live stream (`serving.stream`) what has arrived."""
+
+    def __init__(self, model: TalkingFaceModel, source_crop: np.ndarray):
+        self.model = model
+        self.device = next(model.generator.parameters()).device
+        self.source = to_image_tensor(source_crop)[None].to(self.device)
+        self.stepper = FrameStepper(model.generator, self.source)
+        self.previous = self.source.repeat(1, model.context_frames, 1, 1)
+
+    @torch.inference_mode()
+    def frames(self, frames_audio: dict[str, torch.Tensor]) -> Iterator[GeneratedFrame]:
+        """One GeneratedFrame per row of `frames_audio` (AUDIO_KEYS, each [N, K, F]), the frames after the
+        ones already generated."""
+        model = self.model
+        self.stepper.set_audio(frames_audio)
+        for i in range(len(frames_audio["mel"])):
+            batch = {"source": self.source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
+            motion = model.predictor(self.previous, batch["mel"])
+            output = self.stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
+            self.previous = next_context(self.previous, output.image)
+            yield GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].float().cpu().numpy())
+
+
 def animate(model: TalkingFaceModel, source_crop: np.ndarray, audio: np.ndarray) -> Iterator[GeneratedFrame]:
     """Yields one GeneratedFrame per video frame of `audio` (mono, at the model's audio sample rate).
 
@@ -88,15 +112,6 @@ def animate(model: TalkingFaceModel, source_crop: np.ndarray, audio: np.ndarray)
     fps = float(model.features["fps"])
     audio_params = model.features["audio"]
     n_frames = frame_count(len(audio), int(audio_params["sample_rate"]), fps)
-    device = next(model.generator.parameters()).device
-    source = to_image_tensor(source_crop)[None].to(device)
-    stepper = FrameStepper(model.generator, source)
-    previous = source.repeat(1, model.context_frames, 1, 1)
-    for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, device):
-        stepper.set_audio(frames_audio)
-        for i in range(len(frames_audio["mel"])):
-            batch = {"source": source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
-            motion = model.predictor(previous, batch["mel"])
-            output = stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
-            previous = next_context(previous, output.image)
-            yield GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].float().cpu().numpy())
+    animator = FaceAnimator(model, source_crop)
+    for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, animator.device):
+        yield from animator.frames(frames_audio)
