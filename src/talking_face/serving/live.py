@@ -122,6 +122,8 @@ class PcmDecoder:
     def decode(self, data: bytes) -> np.ndarray:
         if len(data) % self.frame_bytes:
             raise ValueError(f"audio chunk of {len(data)} bytes is not whole {self.channels}-channel 16-bit samples")
+        if not data:
+            return np.zeros(0, dtype=np.float32)
         samples = np.frombuffer(data, dtype="<i2").reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout=self.layout)
         frame.sample_rate, frame.pts, frame.time_base = self.in_rate, self.samples_in, Fraction(1, self.in_rate)
