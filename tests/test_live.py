@@ -24,8 +24,9 @@ from talking_face.serving.photo import PasteBack, face_photo, read_image
 from talking_face.serving.server import ServerSettings
 from talking_face.serving.server.client import stream, to_pcm16
 from talking_face.serving.video import generate_video, read_speech, torch_threads
-from tests.generation_inputs import photo, speech, write_audio, write_image
+from tests.generation_inputs import photo, speech, untrained_bundle, write_audio, write_image
 from tests.live_server import decode, jpeg, running_server, small_model
+from tests.readme_commands import readme_line, running_command, trained_project
 
 LIMITS = dict(max_chunk_bytes=16384, max_silence_s=1.0, max_session_s=5.0, idle_timeout_s=2.0)
 
@@ -255,3 +256,18 @@ def test_the_video_endpoint_returns_generates_mp4(server, inputs):
         refused = requests.post(server + "/v1/videos", files={"photo": blank, "audio": audio_file}, timeout=60)
     assert refused.status_code == 422 and refused.json()["detail"] == "photo: no face found in the image"
     assert requests.post(server + "/v1/videos", files={"photo": blank}, timeout=60).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "start, port, model",
+    [("make serve", 8000, "models:/talking-face-man@champion"),
+     (".venv/bin/talking-face serve", 8001, "data/06_models/talking_face_model.pt")],
+)  # fmt: skip
+def test_the_readmes_live_server_commands_run_as_printed(start, port, model, tmp_path, inputs):
+    line = readme_line(start)
+    project = trained_project(tmp_path / "project", untrained_bundle(tmp_path / "model.pt"))
+    with running_command(line, project, port, "/healthz", tmp_path / "server.log"):
+        assert health(f"http://127.0.0.1:{port}")["model"] == model
+        image, audio, pcm = inputs
+        result = asyncio.run(stream(f"ws://127.0.0.1:{port}/v1/stream", image.read_bytes(), pcm[:88200], 44100))
+        assert result.close_code == 1000 and len(result.frames) == 25
