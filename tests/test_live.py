@@ -23,6 +23,7 @@ from talking_face.serving.live import LiveAnimation, PcmDecoder
 from talking_face.serving.photo import PasteBack, face_photo, read_image
 from talking_face.serving.server import ServerSettings
 from talking_face.serving.server.client import stream, to_pcm16
+from talking_face.serving.server.session import FRAME_HEADER
 from talking_face.serving.video import generate_video, read_speech, torch_threads
 from tests.generation_inputs import photo, speech, untrained_bundle, write_audio, write_image
 from tests.live_server import decode, jpeg, running_server, small_model
@@ -271,3 +272,33 @@ def test_the_readmes_live_server_commands_run_as_printed(start, port, model, tmp
         image, audio, pcm = inputs
         result = asyncio.run(stream(f"ws://127.0.0.1:{port}/v1/stream", image.read_bytes(), pcm[:88200], 44100))
         assert result.close_code == 1000 and len(result.frames) == 25
+
+
+@pytest.mark.parametrize("policy", ["drop", "block"])
+def test_a_client_reading_too_slowly_loses_its_oldest_frames_or_pauses_its_generation(policy, model):
+    settings = ServerSettings(max_sessions=1, threads=1, queue_frames=2, backpressure=policy)
+    big_frames = jpeg(photo(720))  # 720 px PNG frames fill the socket buffers in a few frames
+    with torch_threads(1), running_server(model, settings) as base:
+
+        async def slow_reader():
+            async with websockets.connect(ws_url(base), max_queue=1, max_size=None) as socket:
+                await socket.send(json.dumps({"sample_rate": 16000, "format": "png"}))
+                await socket.send(big_frames)
+                assert json.loads(await socket.recv())["type"] == "ready"
+                await socket.send(to_pcm16(speech(2.0)))
+                await socket.send(json.dumps({"type": "end"}))
+                await asyncio.sleep(3)  # reads nothing while the 50 frames are made
+                frames, end = [], None
+                async for message in socket:
+                    if isinstance(message, bytes):
+                        frames.append(FRAME_HEADER.unpack_from(message)[0])
+                    else:
+                        end = json.loads(message)
+                return frames, end
+
+        frames, end = asyncio.run(slow_reader())
+    assert frames == sorted(frames) and frames[0] == 0 and frames[-1] == 49
+    if policy == "drop":
+        assert end["dropped"] > 10 and len(frames) == 50 - end["dropped"] == end["frames"], end
+    else:
+        assert end["dropped"] == 0 and frames == list(range(50))

@@ -20,6 +20,15 @@ from talking_face.serving.resolve import DEFAULT_MODEL_URI
 DEFAULT_MODEL_NAME = "talking-face-man"
 
 
+model_option = click.option(
+    "--model",
+    "model_uri",
+    default=DEFAULT_MODEL_URI,
+    show_default=True,
+    help="models:/ or runs:/ URI (in MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder, .pt.",
+)
+
+
 def _fail(error: BaseException) -> click.ClickException:
     return click.ClickException(" ".join(str(error).split()))
 
@@ -34,13 +43,7 @@ def main() -> None:
 @click.option("--image", required=True, type=click.Path(path_type=Path), help="Photo with a face (jpg, png ...).")
 @click.option("--audio", required=True, type=click.Path(path_type=Path), help="Speech (wav, mp3, m4a, flac, ogg ...).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The mp4 to write.")
-@click.option(
-    "--model",
-    "model_uri",
-    default=DEFAULT_MODEL_URI,
-    show_default=True,
-    help="models:/ or runs:/ URI (in MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder, .pt.",
-)
+@model_option
 @click.option("--paste-back/--no-paste-back", default=True, show_default=True, help="Whole photo, or face crop only.")
 @click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -97,13 +100,7 @@ if __name__ == "__main__":
 
 
 @main.command()
-@click.option(
-    "--model",
-    "model_uri",
-    default=DEFAULT_MODEL_URI,
-    show_default=True,
-    help="models:/ or runs:/ URI (in MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder, .pt.",
-)
+@model_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--max-sessions", default=4, show_default=True, type=click.IntRange(min=1), help="More get 503.")
