@@ -23,7 +23,7 @@ from talking_face.serving.live import LiveAnimation, PcmDecoder
 from talking_face.serving.photo import PasteBack, face_photo, read_image
 from talking_face.serving.server import ServerSettings
 from talking_face.serving.server.client import stream, to_pcm16
-from talking_face.serving.server.session import FRAME_HEADER
+from talking_face.serving.server.protocol import FRAME_HEADER
 from talking_face.serving.video import generate_video, read_speech, torch_threads
 from tests.generation_inputs import photo, speech, untrained_bundle, write_audio, write_image
 from tests.live_server import decode, jpeg, running_server, small_model

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import websockets
 
-from talking_face.serving.server.session import FRAME_HEADER
+from talking_face.serving.server.protocol import FRAME_HEADER
 
 
 @dataclass

@@ -1,19 +1,6 @@
 """One client of `WS /v1/stream`: its photo, its audio as it arrives, its frames as they are made.
 
-Protocol (JSON text messages, binary audio and frames):
-
-  client -> {"sample_rate": 48000, "channels": 1, "format": "jpeg", "paste_back": true}   (only sample_rate required)
-  client -> the photo file's bytes (binary)
-  server -> {"type": "ready", "fps": 25, "lookahead_ms": 200, "width": W, "height": H, "session": id}
-  client -> audio chunks (binary, 16-bit little-endian PCM at sample_rate, interleaved if 2 channels), any length
-  server -> each frame as soon as its audio has arrived (binary): a 12-byte header, big-endian uint32 frame
-            index and float64 timestamp in seconds, then the JPEG (or PNG) image
-  client -> {"type": "end"}: the audio is complete; the server sends the remaining frames, then
-  server -> {"type": "end", "frames": n, "dropped": d} and closes with 1000.
-
-Bad input ends the session with one {"type": "error", "code": c, "message": "..."} and a close with code c:
-1003 wrong audio format or message order, 1007 unreadable photo or no face, 1009 a photo or chunk too large,
-1008 a limit reached (session length, silence, idle), 1011 a server fault. Other sessions go on.
+The protocol: serving.server.protocol.
 
 Three tasks per session: the receiver decodes and resamples audio (cheap, on the event loop), the producer
 steps the model in a worker thread, the sender writes frames from a bounded queue. A client reading slower
@@ -24,13 +11,10 @@ producer waits ("block", every frame kept, audio piling up server-side up to the
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import struct
 import time
 from bisect import bisect_left
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Iterator
 
 import cv2
@@ -43,51 +27,13 @@ from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.live import LiveAnimation, PcmDecoder
 from talking_face.serving.photo import PasteBack, decode_image, face_photo
 from talking_face.serving.server.metrics import ServerMetrics
+from talking_face.serving.server.protocol import (
+    FORMATS, FRAME_HEADER, INVALID, POLICY, SERVER_FAULT, TOO_BIG, UNSUPPORTED, SessionError, StreamOptions,
+    encode_frame, message_type,
+)  # fmt: skip
 from talking_face.serving.server.settings import ServerSettings
 
-FRAME_HEADER = struct.Struct(">Id")  # frame index, timestamp (s)
-FORMATS = {"jpeg": ".jpg", "png": ".png"}
-JPEG_QUALITY = 90
-
 logger = logging.getLogger(__name__)
-
-UNSUPPORTED, POLICY, INVALID, TOO_BIG, SERVER_FAULT = 1003, 1008, 1007, 1009, 1011
-
-
-class SessionError(Exception):
-    """Ends a session: `message` goes to the client, `code` is the WebSocket close code."""
-
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code, self.message = code, " ".join(message.split())
-
-
-@dataclass(frozen=True)
-class StreamOptions:
-    sample_rate: int
-    channels: int = 1
-    format: str = "jpeg"
-    paste_back: bool = True
-
-    @classmethod
-    def parse(cls, text: str | None) -> StreamOptions:
-        try:
-            values = json.loads(text) if text is not None else None
-        except json.JSONDecodeError:
-            values = None
-        if not isinstance(values, dict):
-            raise SessionError(UNSUPPORTED, "the first message must be JSON options, e.g. {\"sample_rate\": 16000}")
-        unknown = set(values) - {"sample_rate", "channels", "format", "paste_back"}
-        if unknown:
-            raise SessionError(UNSUPPORTED, f"unknown option(s): {', '.join(sorted(unknown))}")
-        rate, channels = values.get("sample_rate"), values.get("channels", 1)
-        if not isinstance(rate, int) or isinstance(rate, bool):
-            raise SessionError(UNSUPPORTED, "sample_rate must be the audio's rate in Hz, an integer")
-        if values.get("format", "jpeg") not in FORMATS:
-            raise SessionError(UNSUPPORTED, f"format must be one of {', '.join(FORMATS)}")
-        if not isinstance(channels, int) or isinstance(channels, bool):
-            raise SessionError(UNSUPPORTED, "channels must be 1 or 2")
-        return cls(rate, channels, values.get("format", "jpeg"), bool(values.get("paste_back", True)))
 
 
 def fit_photo(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -96,14 +42,6 @@ def fit_photo(image: np.ndarray, max_side: int) -> np.ndarray:
     if scale >= 1:
         return image
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-
-
-def encode_frame(image: np.ndarray, suffix: str) -> bytes:
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if suffix == ".jpg" else []
-    ok, data = cv2.imencode(suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
-    if not ok:
-        raise SessionError(SERVER_FAULT, "a frame could not be encoded")
-    return data.tobytes()
 
 
 class StreamSession:
@@ -206,7 +144,7 @@ class StreamSession:
         while True:
             message = await self._message()
             if message.get("text") is not None:
-                if _message_type(message["text"]) != "end":
+                if message_type(message["text"]) != "end":
                     raise SessionError(UNSUPPORTED, 'expected audio (binary) or {"type": "end"}')
                 if self.received == 0:
                     raise SessionError(INVALID, "the audio ended before any audio arrived")
@@ -288,11 +226,3 @@ class StreamSession:
             self.sent += 1
             self.metrics.frames_sent.inc()
             self.metrics.frame_latency.observe(time.monotonic() - arrived)
-
-
-def _message_type(text: str) -> str | None:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    return value.get("type") if isinstance(value, dict) else None
