@@ -27,6 +27,13 @@ def readme_line(start: str) -> str:
     raise AssertionError(f"README.md prints no command line starting with {start!r}")
 
 
+def readme_python_block(after: str) -> str:
+    """The first ```python block of the README after the line starting with `after`."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```python\n", text.index("\n" + after)) + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
 def trained_project(folder: Path, bundle: Path) -> Path:
     """`folder` as a clone after `make train`: the Makefile and pyproject.toml, the venv (`make install`'s,
     linked), the model file, and mlflow.db with the model registered as talking-face-man@champion."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -27,7 +28,7 @@ from talking_face.serving.server.protocol import FRAME_HEADER
 from talking_face.serving.video import generate_video, read_speech, torch_threads
 from tests.generation_inputs import photo, speech, untrained_bundle, write_audio, write_image
 from tests.live_server import decode, jpeg, running_server, small_model
-from tests.readme_commands import readme_line, running_command, trained_project
+from tests.readme_commands import readme_line, readme_python_block, running_command, trained_project
 
 LIMITS = dict(max_chunk_bytes=16384, max_silence_s=1.0, max_session_s=5.0, idle_timeout_s=2.0)
 
@@ -272,6 +273,13 @@ def test_the_readmes_live_server_commands_run_as_printed(start, port, model, tmp
         image, audio, pcm = inputs
         result = asyncio.run(stream(f"ws://127.0.0.1:{port}/v1/stream", image.read_bytes(), pcm[:88200], 44100))
         assert result.close_code == 1000 and len(result.frames) == 25
+        if port == 8000:  # the README's Python client, as printed, against `make serve`
+            write_image(project / "face.jpg", photo(256))
+            write_audio(project / "speech.wav", speech(1.0))
+            script = readme_python_block("**The stream**")
+            ran = subprocess.run([".venv/bin/python", "-c", script], cwd=project, capture_output=True, text=True)
+            assert ran.returncode == 0, ran.stderr[-2000:]
+            assert ran.stdout.split() == ["25", "0", "0.0"]
 
 
 @pytest.mark.parametrize("policy", ["drop", "block"])
