@@ -171,6 +171,7 @@ async function speak() {
     audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
   });
   const audioContext = new AudioContext();
+  audioContext.resume(); // created after an await: some browsers start it suspended until resumed
   await audioContext.audioWorklet.addModule("/static/pcm-worklet.js");
   let stream;
   try {
