@@ -58,7 +58,8 @@ def trained_project(folder: Path, bundle: Path) -> Path:
         mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")  # absolute: MLflow caches stores by URI
         mlflow.set_experiment("talking-face")
         with mlflow.start_run():
-            info = log_pyfunc_model(str(folder / "data/06_models/talking_face_model.pt"), registered_model_name="talking-face-man")
+            model_file = str(folder / "data/06_models/talking_face_model.pt")
+            info = log_pyfunc_model(model_file, registered_model_name="talking-face-man")
         mlflow.MlflowClient().set_registered_model_alias("talking-face-man", "champion", info.registered_model_version)
     finally:
         os.chdir(cwd)
@@ -69,7 +70,8 @@ def trained_project(folder: Path, bundle: Path) -> Path:
 def plain_environment() -> dict:
     """This environment without the venv on PATH and without a tracking URI: a new user's shell."""
     venv_bin = (VENV / "bin").resolve()
-    path = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry and Path(entry).resolve() != venv_bin]
+    entries = os.environ.get("PATH", "").split(os.pathsep)
+    path = [entry for entry in entries if entry and Path(entry).resolve() != venv_bin]
     env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_TRACKING_URI", "VIRTUAL_ENV")}
     return {**env, "PATH": os.pathsep.join(path)}
 

@@ -17,6 +17,7 @@ import itertools
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -139,8 +140,8 @@ def create_app(model: TalkingFaceModel, settings: ServerSettings = ServerSetting
                         return JSONResponse({"detail": f"{name} is over {settings.max_upload_bytes} bytes"}, 413)
                     paths[name].write_bytes(data)
                 out = Path(scratch, "video.mp4")
-                job = lambda: generate_video(  # noqa: E731
-                    model, paths["photo"], paths["audio"], out, progress=False, threads=settings.threads
+                job = partial(
+                    generate_video, model, paths["photo"], paths["audio"], out, progress=False, threads=settings.threads
                 )
                 try:
                     await asyncio.get_running_loop().run_in_executor(executor, job)

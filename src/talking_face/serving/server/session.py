@@ -119,7 +119,8 @@ class StreamSession:
         if data is None:
             raise SessionError(UNSUPPORTED, "the second message must be the photo file (binary)")
         if len(data) > self.settings.max_upload_bytes:
-            raise SessionError(TOO_BIG, f"photo of {len(data)} bytes is over the {self.settings.max_upload_bytes} limit")
+            limit = self.settings.max_upload_bytes
+            raise SessionError(TOO_BIG, f"photo of {len(data)} bytes is over the {limit} limit")
         loop = asyncio.get_running_loop()
         try:
             photo = await loop.run_in_executor(self.executor, self._face, data)
@@ -154,7 +155,8 @@ class StreamSession:
                 return
             data = message["bytes"]
             if len(data) > settings.max_chunk_bytes:
-                raise SessionError(TOO_BIG, f"audio chunk of {len(data)} bytes is over the {settings.max_chunk_bytes} limit")
+                limit = settings.max_chunk_bytes
+                raise SessionError(TOO_BIG, f"audio chunk of {len(data)} bytes is over the {limit} limit")
             try:
                 samples = self.decoder.decode(data)
             except ValueError as error:
@@ -169,7 +171,8 @@ class StreamSession:
         loud = len(samples) and float(np.max(np.abs(samples))) > 10 ** (settings.silence_dbfs / 20)
         self.silent_samples = 0 if loud else self.silent_samples + len(samples)
         if self.silent_samples > settings.max_silence_s * self.rate:
-            raise SessionError(POLICY, f"audio silent (below {settings.silence_dbfs:g} dBFS) for {settings.max_silence_s:g} s")
+            level, limit = settings.silence_dbfs, settings.max_silence_s
+            raise SessionError(POLICY, f"audio silent (below {level:g} dBFS) for {limit:g} s")
         self.arrivals.append((self.received, time.monotonic()))
         self.pending.append(samples)
         self.audio_arrived.set()
