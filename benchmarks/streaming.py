@@ -88,7 +88,7 @@ def client_figures(result: StreamResult, chunk_samples: int, chunk_s: float, n_s
     latencies, lags = [], []
     for frame in result.frames:
         needed = (frame.index + lookahead_frames) * (RATE // FPS)  # samples that complete this frame's audio
-        chunk = needed // chunk_samples
+        chunk = (needed - 1) // chunk_samples  # the chunk holding the last of them
         sent = result.started_at + chunk * chunk_s if needed < n_samples else end_sent
         latencies.append(frame.received_at - sent)
         lags.append(frame.received_at - result.started_at - frame.timestamp_s)
