@@ -1,5 +1,6 @@
 # The README's two commands: `make train` and `make test`. Both create .venv when it is missing and
-# reinstall the project only when pyproject.toml changed (the stamp file).
+# reinstall only when requirements.lock or pyproject.toml changed (the stamp file). The exact versions come
+# from requirements.lock; `make lock` regenerates it after a dependency changes in pyproject.toml.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,17 +11,31 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install train test sample-data clean-data retrain serve serve-mlflow browser
+# torch's CPU build for `make lock`: pip's find-links when set (this workplace's wheel folder), else
+# PyTorch's CPU index. The lock pins torch==2.13.0 without the build tag, so that each platform's index
+# (CPU here, CUDA on a cluster) supplies its own build.
+TORCH_SOURCE ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--index https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+
+.PHONY: install lock train test sample-data clean-data retrain serve serve-mlflow browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip<26"
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Exact versions of everything `make install` puts in .venv (the project's dependencies and `dev` extra),
+# for CPython 3.11 on Linux x86_64.
+lock: | $(BIN)/python
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet "uv>=0.9,<1"
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+		$(TORCH_SOURCE) --custom-compile-command "make lock" --quiet -o requirements.lock
+	sed -i -E 's/^(torch==[0-9.]+)\+[A-Za-z0-9.]+$$/\1/' requirements.lock
 
 # The sample data is made only when data/01_raw holds no clip yet.
 sample-data: $(STAMP)

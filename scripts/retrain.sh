@@ -19,7 +19,8 @@ if [ -x .venv/bin/kedro ]; then
 fi
 export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 GX_ANALYTICS_ENABLED=False RAY_USAGE_STATS_ENABLED=0
 
-# Points DVC at $DVC_REMOTE_URL and kedro-mlflow at $MLFLOW_TRACKING_URI, in files git ignores.
+# Points DVC at $DVC_REMOTE_URL, in a file git ignores. (kedro-mlflow reads $MLFLOW_TRACKING_URI itself:
+# conf/base/mlflow.yml.)
 step_remote() {
     if [ -n "${DVC_REMOTE_URL:-}" ]; then
         dvc remote add --local --force retrain "$DVC_REMOTE_URL"
@@ -27,8 +28,6 @@ step_remote() {
         echo "retrain: DVC remote -> $DVC_REMOTE_URL"
     fi
     if [ -n "${MLFLOW_TRACKING_URI:-}" ]; then
-        mkdir -p conf/local
-        printf 'server:\n  mlflow_tracking_uri: %s\n' "$MLFLOW_TRACKING_URI" > conf/local/mlflow.yml
         echo "retrain: MLflow tracking server -> $MLFLOW_TRACKING_URI"
     fi
 }

@@ -15,7 +15,7 @@ import yaml
 
 from tests.project import DATA_FOLDERS, PROJECT_ROOT
 
-COPIED = ["pyproject.toml", ".telemetry", ".gitignore", ".dvcignore", "dvc.yaml", "kedro.yml", "Makefile"]
+COPIED = ["pyproject.toml", "requirements.lock", ".telemetry", ".gitignore", ".dvcignore", "dvc.yaml", "kedro.yml", "Makefile"]
 COPIED_FOLDERS = ["src", "conf", "scripts", "notebooks"]
 
 # crop 32 needs the smaller discriminator and generator; two speakers give one train and one unseen speaker.

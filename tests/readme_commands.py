@@ -35,7 +35,7 @@ def readme_python_block(after: str) -> str:
 
 
 def trained_project(folder: Path, bundle: Path) -> Path:
-    """`folder` as a clone after `make train`: the Makefile and pyproject.toml, the venv (`make install`'s,
+    """`folder` as a clone after `make train`: the Makefile, pyproject.toml and the lock, the venv (`make install`'s,
     linked), the model file, and mlflow.db with the model registered as talking-face-man@champion."""
     import mlflow
 
@@ -45,10 +45,10 @@ def trained_project(folder: Path, bundle: Path) -> Path:
     if VENV.name != ".venv" or not stamp.is_file():
         pytest.skip(f"the tests do not run from the venv `make install` makes ({VENV} has no .installed stamp)")
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("Makefile", "pyproject.toml"):
-        shutil.copy2(ROOT / name, folder / name)
     before_stamp = stamp.stat().st_mtime - 60
-    os.utime(folder / "pyproject.toml", (before_stamp, before_stamp))  # make sees an installed venv
+    for name in ("Makefile", "pyproject.toml", "requirements.lock"):
+        shutil.copy2(ROOT / name, folder / name)
+        os.utime(folder / name, (before_stamp, before_stamp))  # make sees an installed venv
     (folder / ".venv").symlink_to(VENV)
     (folder / "data/06_models").mkdir(parents=True)
     shutil.copy2(bundle, folder / "data/06_models/talking_face_model.pt")

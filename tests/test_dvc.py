@@ -1,14 +1,17 @@
 """The DVC pipeline on a fresh copy of the project with tiny parameters: `dvc repro` runs every stage, a
 second one does nothing, a changed parameter reruns only the stages after it, `dvc push` / `dvc pull`
-round-trip the data, and the training runs record the DVC data version in MLflow.
+round-trip the data, and the training and register runs, the registered version and promotion.json carry one
+data version.
 
 The tests run in file order on one shared project (see tests/dvc_project.py)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
+from pathlib import Path
 
 import networkx
 import numpy as np
@@ -17,6 +20,7 @@ import yaml
 from dvc.repo import Repo
 from mlflow.tracking import MlflowClient
 
+from talking_face.provenance import environment_tags
 from talking_face.versioning import data_version, locked_outputs
 from tests.dvc_project import run, set_parameters
 
@@ -50,15 +54,31 @@ def test_repro_from_a_fresh_copy_runs_every_stage_in_order(reproduced_project):
     assert any(key.startswith("test_unseen.model.") for key in metrics)
 
 
-def test_training_runs_record_the_dvc_data_version(reproduced_project):
+def test_one_data_version_on_the_runs_the_registered_version_and_the_promotion_file(reproduced_project):
     project = reproduced_project.path
     version = data_version(project)
     assert version.startswith("dvc:") and locked_outputs(project / "dvc.lock", "features")
-    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    store = f"sqlite:///{project / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     experiment = client.get_experiment_by_name("talking_face").experiment_id
-    tagged = {run.info.run_name: run.data.tags.get("data_version") for run in client.search_runs([experiment])}
-    assert tagged["pretrain"] == version and tagged["train"] == version
-    assert tagged["ingest"] is None  # only the runs that train carry it
+    runs = {run.info.run_name: run for run in client.search_runs([experiment])}
+    tagged = {name: run.data.tags.get("data_version") for name, run in runs.items()}
+    assert tagged["pretrain"] == tagged["train"] == tagged["register"] == version
+    assert tagged["ingest"] is None  # only the runs that train or register carry it
+    promotion = json.loads((project / "data/08_reporting/promotion.json").read_text())
+    registered = client.get_model_version(promotion["model_name"], str(promotion["version"]))
+    assert promotion["data_version"] == registered.tags["data_version"] == version
+    assert f"data version: `{version}`" in registered.description
+    # Every run records the environment it ran in: the installed packages (the same for every stage here)
+    # as a list and its digest, and the lock file's digest.
+    assert len({run.data.tags["environment.packages_sha256"] for run in runs.values()}) == 1
+    lock = environment_tags(project)["environment.lock_sha256"]
+    assert all(run.data.tags["environment.lock_sha256"] == lock for run in runs.values())
+    train = runs["train"]
+    packages = Path(client.download_artifacts(train.info.run_id, "environment/packages.txt", str(project / "..")))
+    listed = packages.read_text()
+    assert hashlib.sha256(listed.rstrip("\n").encode()).hexdigest()[:16] == train.data.tags["environment.packages_sha256"]
+    assert "torch==2.13.0" in listed.replace("+cpu", "")
 
 
 def test_data_changed_since_the_lock_gets_a_version_of_its_own(reproduced_project, tmp_path):

@@ -18,6 +18,7 @@ from talking_face.evaluation.summary import summarise
 from talking_face.media.video import probe
 from talking_face.serving.animate import animate
 from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.versioning import data_version
 from tests.project import make_project, run_pipeline
 from tests.tiny_models import make_feature_clips, tiny_bundle
 
@@ -116,7 +117,8 @@ def test_evaluation_generates_exactly_what_animate_gives_users(project):
 
 def test_register_pipeline_registers_once_and_a_second_run_changes_nothing(project, metrics):
     manifest = pd.DataFrame({"clip_id": [clip for clip, _ in CLIPS], "split": [split for _, split in CLIPS]})
-    manifest.assign(content_hash=manifest["clip_id"]).to_parquet(project / "data/03_primary/manifest.parquet")
+    manifest = manifest.assign(content_hash=manifest["clip_id"], speaker=manifest["clip_id"].str[:5], layout="generic")
+    manifest.to_parquet(project / "data/03_primary/manifest.parquet")
     training = [str(project / "data/04_feature/clips/spk02_clip01.npz")]
     (project / "data/05_model_input/training_feature_paths.json").write_text(json.dumps(training))
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}", f"sqlite:///{project / 'mlflow.db'}")
@@ -129,12 +131,25 @@ def test_register_pipeline_registers_once_and_a_second_run_changes_nothing(proje
     first = json.loads((project / "data/08_reporting/promotion.json").read_text())
     [tags], aliases = registry()
     assert first["registered"] and first["version"] == 1 and aliases["challenger"] == 1
-    # The first model becomes champion only if it beats the static baseline on mouth LMD.
-    beats_baseline = metrics["test_unseen.model.lmd_mouth"] < metrics["test_unseen.baseline.lmd_mouth"]
+    # The first model becomes champion only if it beats the static baseline on mouth LMD and reaches its SSIM
+    # and PSNR.
+    model, still = ({key: metrics[f"test_unseen.{system}.{key}"] for key in ("lmd_mouth", "ssim", "psnr")}
+                    for system in ("model", "baseline"))
+    beats_baseline = (model["lmd_mouth"] < still["lmd_mouth"] and model["ssim"] >= still["ssim"]
+                      and model["psnr"] >= still["psnr"])
     assert first["promoted"] == beats_baseline and ("champion" in aliases) == beats_baseline
     assert tags["promotion.decision"] == first["decision"] and tags["promotion.reason"] == first["reason"]
     assert float(tags["metrics.test_unseen.model.lmd_mouth"]) == metrics["test_unseen.model.lmd_mouth"]
-    assert tags["data_version"] == first["data_version"]
+    assert tags["data_version"] == first["data_version"] == data_version(project)
+    # The model card: the version's description and data/08_reporting/model_card.md.
+    card = client.get_model_version("talking-face-man", "1").description
+    assert card == (project / "data/08_reporting/model_card.md").read_text()
+    table = (project / "data/08_reporting/metrics_table.md").read_text()
+    model_rows = [line for line in table.splitlines() if line.startswith("| MAN (this model)")]
+    assert model_rows and all(row in card for row in model_rows) and len(card) <= 5000
+    assert f"data version: `{first['data_version']}`" in card and "make install" in card
+    assert "- speakers: 1 (spk02)" in card and "- training clips: 1; held out: test_seen: 1 clip, test_unseen: 1 clip" in card
+    assert "trained on 1 generic speaker (1 clip)" in card
 
     before = registry()
     run_pipeline(project, "register")

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from talking_face.cli import main
 from talking_face.face.detect import detect_faces
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.media.audio import probe_audio, read_audio
 from talking_face.media.errors import MediaError
 from talking_face.media.video import probe, read_frames
@@ -71,6 +72,26 @@ def test_generate_on_the_sample_photo_pastes_the_face_back(inputs, tmp_path):
     # Outside the face's crop box the photo is untouched (up to H.264); inside, the model's face.
     original = photo(320).astype(float)
     assert np.abs(frames[10, :, :30].astype(float) - original[:, :30]).mean() < 4
+
+
+def test_generate_passes_the_blink_rate_on_and_rejects_contradicting_blink_options(inputs, tmp_path, monkeypatch):
+    from talking_face.serving import video
+
+    rates, animate = [], video.animate
+
+    def recording_animate(model, crop, audio, blink_rate):
+        rates.append(blink_rate)
+        return animate(model, crop, audio, blink_rate)
+
+    monkeypatch.setattr(video, "animate", recording_animate)
+    paths = ["--image", str(inputs["photo"]), "--audio", str(inputs["speech"]), "--model", str(inputs["model"])]
+    for options in (["--no-blinks"], ["--blink-rate", "0.5"], []):
+        result = generate(*paths, "--out", str(tmp_path / "out.mp4"), "--no-paste-back", *options)
+        assert result.exit_code == 0, result.output
+    assert rates == [0.0, 0.5, DEFAULT_BLINK_RATE]
+    for options, message in ((["--no-blinks", "--blink-rate", "0.3"], "contradict"), (["--blink-rate", "-1"], "-1")):
+        result = generate(*paths, "--out", str(tmp_path / "bad.mp4"), *options)
+        assert result.exit_code == 2 and message in result.output and not (tmp_path / "bad.mp4").exists()
 
 
 def test_generate_without_paste_back_gives_the_crop(inputs, tmp_path):

@@ -380,7 +380,8 @@ def _project_catalog(folder: Path, params: dict):
 
     config = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_ingest.yml").read_text())
     for entry in config.values():
-        entry["filepath"] = str(folder / entry["filepath"])
+        inner = entry.get("dataset", entry)  # paths are stored relative to the project through a wrapper
+        inner["filepath"] = str(folder / inner["filepath"])
     catalog = DataCatalog.from_config(config)
     catalog["params:ingest"] = MemoryDataset(params)
     return catalog

@@ -14,6 +14,7 @@ from talking_face.evaluation.clip import evaluate_clip, static_baseline, video_m
 from talking_face.evaluation.face_track import track_landmarks
 from talking_face.evaluation.lip_reading import lip_reading_wer
 from talking_face.face import detect
+from talking_face.features.eyes import eye_aspect_ratio
 from talking_face.media.audio import read_audio
 from talking_face.media.video import read_frames
 
@@ -143,7 +144,7 @@ def test_blink_rate_of_a_synthetic_blink_sequence():
     for start in (30, 110, 200):  # three blinks of 4 frames
         openings[start : start + 4] = 0.75
     openings[160] = 0.75  # a one-frame dip: tracking noise rather than a blink at min_frames=2
-    ear = blinks.eye_aspect_ratio(_eye_landmarks(openings))
+    ear = eye_aspect_ratio(_eye_landmarks(openings))
     assert ear[0] == pytest.approx(0.3) and ear[30] == pytest.approx(0.05)
     assert blinks.detect_blinks(ear, 0.2, 2) == [(30, 34), (110, 114), (200, 204)]
     assert blinks.blinks_per_second(ear, FPS, 0.2, 2) == pytest.approx(3 / 10)
@@ -154,7 +155,7 @@ def test_blink_rate_of_a_synthetic_blink_sequence():
 def test_ear_plot_marks_the_threshold_and_each_blink(tmp_path):
     openings = np.full(100, 4.5)
     openings[20:24] = openings[60:64] = 0.75
-    ear = blinks.eye_aspect_ratio(_eye_landmarks(openings))
+    ear = eye_aspect_ratio(_eye_landmarks(openings))
     figure = blinks.plot_ear_curve({"real": ear, "static": np.full(100, 0.3)}, FPS, threshold=0.2)
     axes = figure.axes[0]
     assert len(axes.lines) == 3  # two curves and the threshold

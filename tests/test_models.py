@@ -35,6 +35,7 @@ def conditioning(config, batch, seed=0):
     return {
         "source": torch.rand(batch, 3, size, size, generator=gen) * 2 - 1,
         "motion": torch.randn(batch, config.man.motion_channels, size, size, generator=gen),
+        "eyes": torch.rand(batch, 1, size, size, generator=gen),
         "mel": torch.randn(batch, window, 256, generator=gen),
         "pitch": one_hot(),
         "energy": one_hot(),
@@ -188,6 +189,18 @@ def test_generator_rejects_conditioning_of_the_wrong_size():
         generator({**cond, "source": torch.randn(1, 3, 64, 64)})
     with pytest.raises(KeyError, match="pitch"):
         generator({k: v for k, v in cond.items() if k != "pitch"})
+
+
+def test_the_default_adds_the_eyes_source_and_t3_all_flow_stays_the_papers_five_sources():
+    default, paper = model_config("cpu").generator.man, model_config("paper", variant="t3_all_flow").generator.man
+    assert default.enabled == ("image", "motion", "eyes", "mel", "pitch", "energy")
+    assert paper.enabled == ("image", "motion", "mel", "pitch", "energy") and paper.motion == "flow"
+    assert all("eyes" not in VARIANTS[name]["generator"]["man"]["enabled"] for name in VARIANTS if name.startswith("t3"))
+    generator = MANGenerator(small().generator)
+    assert "eyes" in generator.conditioning_keys
+    for _, block in man_blocks(generator):
+        assert block.branches["eyes"].shared.in_channels == 1
+    assert "eyes" not in MANGenerator(small("t3_all_flow").generator).conditioning_keys
 
 
 def test_config_presets_variants_and_errors():

@@ -13,8 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from talking_face.evaluation.run import evaluate_model, select_clips
 from talking_face.evaluation.summary import summarise
-from talking_face.registry import DEFAULT_RULES, bundle_hash, data_version, gate, promote_version, register_and_gate
+from talking_face.registry import DEFAULT_RULES, bundle_hash, gate, promote_version, register_and_gate
 from talking_face.registry import store
+from talking_face.registry.card import MAX_CHARS, model_card, training_data
 from talking_face.serving.bundle import TalkingFaceModel
 from tests.tiny_models import make_feature_clips, tiny_bundle
 
@@ -31,7 +32,9 @@ def summary(lmd: float, sync: float, ssim: float, baseline_lmd: float = 6.0) -> 
         "test_unseen.model.ssim": ssim,
         "test_unseen.baseline.lmd_mouth": baseline_lmd,
         "test_unseen.baseline.sync_corr": 0.0,
-        "test_unseen.baseline.ssim": 0.85,
+        "test_unseen.baseline.ssim": 0.75,
+        "test_unseen.model.psnr": 25.0,
+        "test_unseen.baseline.psnr": 24.0,
     }
 
 
@@ -82,15 +85,46 @@ def test_gate_rules_without_a_registry():
     assert not seen_only.passed  # nothing was measured on test_seen
 
 
+def test_gate_holds_the_still_photo_as_the_bar():
+    """A champion reaches the static frame's SSIM and PSNR on the declared set, whatever its lip figures."""
+    good = summary(lmd=4.0, sync=0.5, ssim=0.80)
+    assert gate(good, None).passed
+    blurry = gate({**good, "test_unseen.model.ssim": 0.74}, None)
+    assert not blurry.passed and blurry.reason.startswith("ssim on test_unseen: candidate 0.74 fails")
+    assert "lmd_mouth on test_unseen" in blurry.reason and "psnr on test_unseen" in blurry.reason  # every check
+    assert not gate({**good, "test_unseen.model.psnr": 23.9}, None).passed
+    assert gate({**good, "test_unseen.model.ssim": 0.75}, None).passed  # tolerance 0: equal reaches the bar
+    lenient = {**DEFAULT_RULES, "against_baseline": [{"metric": "ssim", "better": "higher", "tolerance": 0.02}]}
+    assert gate({**good, "test_unseen.model.ssim": 0.74}, None, lenient).passed
+    # The declared set may be one corpus of a split; the other corpora do not decide.
+    per_corpus = {key.replace("test_unseen.", "test_unseen/grid."): value for key, value in good.items()}
+    worse_elsewhere = {**per_corpus, **{key.replace("test_unseen.", "test_unseen/voxceleb2."): value
+                                        for key, value in summary(lmd=9.0, sync=0.0, ssim=0.5).items()}}
+    decided = gate(worse_elsewhere, None, {**DEFAULT_RULES, "split": "test_unseen/grid"})
+    assert decided.passed and "on test_unseen/grid" in decided.reason and "voxceleb2" not in decided.reason
+
+
 def test_fingerprints_follow_content_not_files():
     state = tiny_bundle(1)
     assert bundle_hash(TalkingFaceModel.from_state(state).state()) == bundle_hash(state)
     assert bundle_hash(tiny_bundle(2)) != bundle_hash(state)
-    manifest = pd.DataFrame({"clip_id": ["a", "b"], "split": ["train", "test_unseen"], "content_hash": ["1", "2"]})
-    paths = ["/somewhere/a.npz"]
-    assert data_version(manifest, paths) == data_version(manifest.iloc[::-1], ["/elsewhere/a.npz"])
-    assert data_version(manifest.assign(split=["train", "train"]), paths) != data_version(manifest, paths)
-    assert data_version(manifest, paths + ["/x/b.npz"]) != data_version(manifest, paths)
+
+
+def test_model_card_lists_corpora_and_keeps_whole_table_sections_within_mlflows_limit():
+    manifest = pd.DataFrame({
+        "clip_id": [f"c{index}" for index in range(6)], "speaker": ["s1", "s1", "s2", "a7", "a8", "s3"],
+        "corpus": ["grid", "grid", "grid", "crema-d", "crema-d", "grid"], "layout": "generic",
+        "split": ["train", "train", "train", "train", "test_unseen", "test_unseen"],
+    })
+    data = training_data(manifest)
+    assert data.corpora == {"crema-d": 1, "grid": 3} and data.speakers == ["a7", "s1", "s2"]
+    section = "## Unseen speakers ({corpus})\n\n| Method | SSIM |\n|---|---:|\n| MAN (this model) | 0.5 |\n" + "x" * 900
+    table = "# MAN on the test clips\n\n" + "\n".join(section.format(corpus=f"corpus {n}") for n in range(8))
+    card = model_card("m", data, "dvc:abc", table, ["git checkout 123", "make train"], ["no WER"], "123")
+    assert len(card) <= MAX_CHARS and "- corpora: crema-d (1 clip), grid (3 clips)" in card
+    assert "#### Unseen speakers (corpus 0)" in card and "(corpus 7)" not in card and "more in the run's" in card
+    assert card.index("## Reproduce") < card.index("git checkout 123") < card.index("## Limits")
+    assert "- trained on 3 crema-d/grid speakers (4 clips)" in card and "- no WER" in card
 
 
 def test_first_model_is_promoted_only_if_it_beats_the_baseline(tracking, name):
@@ -102,7 +136,8 @@ def test_first_model_is_promoted_only_if_it_beats_the_baseline(tracking, name):
     assert float(recorded["metrics.test_unseen.model.lmd_mouth"]) == 7.0
 
     second = register(tracking, name, tiny_bundle(2), summary(lmd=5.0, sync=0.2, ssim=0.8))
-    assert second.decision == "promoted" and second.reason.startswith("first model")
+    assert second.decision == "promoted" and second.reason.startswith("first model, beats the baseline on test_unseen")
+    assert second.decided_on == "test_unseen"
     assert aliases(tracking, name) == {"challenger": 2, "champion": 2}
 
 
@@ -112,7 +147,9 @@ def test_gate_both_ways_against_the_champion(tracking, name):
     assert worse.decision == "rejected" and worse.champion_after == 1
     assert aliases(tracking, name) == {"champion": 1, "challenger": 2}
     reason = tags(tracking, name, 2)["promotion.reason"]
-    assert "champion stays version 1" in reason and "lmd_mouth" in reason and "sync_corr" not in reason
+    assert "champion stays version 1" in reason
+    # Every check is named, the failed one first: LMD fails, sync and SSIM meet the champion's.
+    assert reason.index("lmd_mouth on test_unseen: candidate 5.5 fails") < reason.index("sync_corr on test_unseen: candidate 0.4 meets")
 
     better = register(tracking, name, tiny_bundle(3), summary(lmd=4.0, sync=0.35, ssim=0.79))
     assert better.decision == "promoted" and better.champion_before == 1 and better.champion_after == 3

@@ -12,9 +12,9 @@ from kedro_datasets.partitions import PartitionedDataset
 
 from talking_face.datasets import VideoDataset
 from talking_face.face.detect import detect_faces, landmarks
+from talking_face.features.eyes import blink_onsets
 from talking_face.sample import make_clip, render_clip, sample_plan
 from talking_face.sample.contact_sheet import contact_sheet, pick_frames
-from talking_face.sample.motion import blink_onsets
 from talking_face.sample.speech import Voice, synthesize
 
 FPS, RATE = 25, 16000

@@ -20,10 +20,12 @@ import torch
 
 from talking_face.features.audio import audio_features
 from talking_face.features.extract import resolve_params
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.media.audio import read_audio
 from talking_face.models import model_config
 from talking_face.serving import animate as animate_module
 from talking_face.serving.animate import GeneratedFrame, animate, audio_chunks, frame_count, to_uint8
+from talking_face.serving.blinks import EyeControls
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.photo import face_photo
 from talking_face.serving.video import torch_threads, write_talking_video
@@ -47,17 +49,20 @@ def model(bundle) -> TalkingFaceModel:
 
 
 @torch.inference_mode()
-def plain_frames(model: TalkingFaceModel, crop: np.ndarray, audio: np.ndarray) -> list[GeneratedFrame]:
+def plain_frames(
+    model: TalkingFaceModel, crop: np.ndarray, audio: np.ndarray, blink_rate: float = DEFAULT_BLINK_RATE
+) -> list[GeneratedFrame]:
     """The straightforward loop: whole-clip audio features, one full generator call per frame."""
     fps, params = float(model.features["fps"]), model.features["audio"]
     n_frames = frame_count(len(audio), int(params["sample_rate"]), fps)
     clip = audio_features(audio, n_frames, fps, params)
+    eyes = EyeControls.for_model(model, crop, n_frames, blink_rate)
     source = to_image_tensor(crop)[None]
     previous = deque([source] * model.context_frames, maxlen=model.context_frames)
     frames = []
     for t in range(n_frames):
         batch = {key: value[None] for key, value in audio_conditioning(clip, t, model.audio_window).items()}
-        batch["source"] = source
+        batch["source"], batch["eyes"] = source, eyes.map(t)
         motion = model.predictor(torch.cat(list(previous), 1), batch["mel"])
         output = model.generator(generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
         previous.append(output.image)
@@ -77,13 +82,29 @@ def test_fast_generation_matches_the_plain_generator(model, monkeypatch):
     crop = face_photo(photo(256), model.image_size, model.features["crop_margin"]).crop
     audio = speech(2.4)
     with torch_threads(1):
-        expected = plain_frames(model, crop, audio)
-        assert_same_frames(expected, list(animate(model, crop, audio)))
+        expected = plain_frames(model, crop, audio, blink_rate=1.5)  # blinks and open eyes both
+        assert_same_frames(expected, list(animate(model, crop, audio, blink_rate=1.5)))
         assert len({frame.image.tobytes() for frame in expected}) > 1  # the frames do change over time
         # Small chunks and batches: chunk edges, margins and batch edges fall inside the clip.
         monkeypatch.setattr(animate_module, "CHUNK_FRAMES", 24)
         monkeypatch.setattr(animate_module, "BATCH_FRAMES", 7)
-        assert_same_frames(expected, list(animate(model, crop, audio)))
+        assert_same_frames(expected, list(animate(model, crop, audio, blink_rate=1.5)))
+
+
+def test_blinks_off_is_the_open_eye_control_and_a_blink_changes_the_frames_from_its_first_frame_on(model):
+    crop = face_photo(photo(256), model.image_size, model.features["crop_margin"]).crop
+    audio = speech(1.6)
+    with torch_threads(1):
+        off = list(animate(model, crop, audio, blink_rate=0.0))
+        on = list(animate(model, crop, audio, blink_rate=1.5))
+        # The plain generator fed an all-zero eye closure map (closure 0 on every frame).
+        assert_same_frames(plain_frames(model, crop, audio, blink_rate=0.0), off)
+    closure = EyeControls.for_model(model, crop, len(on), 1.5).closure
+    first = int(np.flatnonzero(closure)[0])
+    assert 0 < first < len(on)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(on[:first], off[:first]))
+    peak = first + int(np.argmax(closure[first : first + 10]))
+    assert np.abs(on[peak].image.astype(int) - off[peak].image.astype(int)).max() > 2
 
 
 @pytest.mark.parametrize("variant", ["t2_partial_lstm", "t2_eca_conv1d", "t3_all_heatmaps", "t3_image_mel"])

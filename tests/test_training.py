@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from talking_face.features.extract import extract_clip
 from talking_face.media.video import write_video
+from talking_face.models.config import PAPER_SOURCES, PRESETS
 from talking_face.sample.dataset import make_clip, speaker_variants
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.training.conditioning import generator_conditioning, motion_for_generator
@@ -58,6 +59,7 @@ def test_dataset_items_carry_the_generation_conditioning(feature_file):
     assert torch.equal(first["previous"][:3], first["source"]) and torch.equal(first["previous"][-3:], first["source"])
     assert torch.equal(later["previous"][-3:], dataset[9]["target"][0])
     assert later["pitch"].sum(-1).eq(1).all() and first["flow"].abs().sum() == 0
+    assert later["eyes"].shape == (1, 1, SIZE, SIZE) and later["eyes"].min() >= 0 and later["eyes"].max() <= 1
 
 
 def test_dataset_sequences_are_consecutive_frames(feature_file):
@@ -123,6 +125,15 @@ def test_the_gan_starts_from_the_pretrained_predictor_of_its_motion_kind(feature
     task = GANTask({**config, "predictor_state": gan_predictor_state(config, states)})
     for key, value in task.modules["predictor"].state_dict().items():
         assert torch.equal(value, states["flow" if variant == "t3_all_flow" else "keypoint"][key])
+
+
+def test_a_change_to_the_networks_code_builds_starts_a_new_run_instead_of_resuming(feature_file, monkeypatch):
+    config = loop_config(conf("train")["train"], MODEL, [feature_file], SIZE, seed=0, ray_params={})
+    before = run_name("train", config)
+    assert run_name("train", {**config, "steps": config["steps"] + 100}) == before  # more steps resume
+    # The same parameters, but code that builds the paper's five MAN sources (as before the eyes source).
+    monkeypatch.setitem(PRESETS, "cpu", {"generator": {"man": {"enabled": PAPER_SOURCES}}})
+    assert run_name("train", config) != before
 
 
 def test_clip_block_sampler_visits_every_frame_once_and_shards_clips(feature_file):

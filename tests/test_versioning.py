@@ -1,9 +1,11 @@
 """The data version: from dvc.lock when it matches the data, else from the feature files' own headers;
-and the hook that records it on the MLflow run of a training node."""
+the hook that records it on the MLflow run of a training node; and the environment every run records."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import subprocess
 
 import mlflow
 import numpy as np
@@ -11,6 +13,7 @@ import yaml
 from kedro.pipeline import node
 
 from talking_face.hooks import DATA_VERSION_TAG, DataVersionHook
+from talking_face.provenance import LOCK_FILE, environment_tags, installed_packages
 from talking_face.versioning import FEATURE_DIR, data_version, locked_outputs
 
 
@@ -62,3 +65,19 @@ def test_hook_tags_the_run_of_a_training_node_once(tmp_path):
         hook.before_node_run(trains, {})  # no active run (tracking disabled): nothing to tag, no error
     finally:
         mlflow.set_tracking_uri(previous)
+
+
+def test_environment_tags_name_the_commit_the_packages_and_the_lock(tmp_path):
+    git = lambda *args: subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True)  # noqa: E731
+    assert "mlflow.source.git.commit" not in environment_tags(tmp_path)  # not a repository: no commit to name
+    git("init", "-q")
+    (tmp_path / LOCK_FILE).write_text("torch==2.13.0\n")
+    git("add", LOCK_FILE)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "lock")
+    tags = environment_tags(tmp_path)
+    assert tags["mlflow.source.git.commit"] == git("rev-parse", "HEAD").stdout.strip() and tags["git_dirty"] == "false"
+    assert tags["environment.lock_sha256"] == hashlib.sha256(b"torch==2.13.0\n").hexdigest()[:16]
+    assert len(tags["environment.packages_sha256"]) == 16 and any(line.startswith("torch==") for line in installed_packages())
+    (tmp_path / LOCK_FILE).write_text("torch==2.14.0\n")
+    changed = environment_tags(tmp_path)
+    assert changed["git_dirty"] == "true" and changed["environment.lock_sha256"] != tags["environment.lock_sha256"]

@@ -1,6 +1,7 @@
 """The `talking-face` command.
 
     talking-face generate --image face.jpg --audio speech.wav --out out.mp4 [--model URI] [--no-paste-back]
+                          [--blink-rate 0.3 | --no-blinks]
     talking-face promote --version 3 [--force]
     talking-face serve [--model URI] [--host 127.0.0.1] [--port 8000] [--max-sessions 4] ...
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.serving.resolve import DEFAULT_MODEL_URI
 
 DEFAULT_MODEL_NAME = "talking-face-man"
@@ -45,18 +47,37 @@ def main() -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The mp4 to write.")
 @model_option
 @click.option("--paste-back/--no-paste-back", default=True, show_default=True, help="Whole photo, or face crop only.")
+@click.option(
+    "--blink-rate",
+    type=click.FloatRange(min=0),
+    help=f"Blinks per second.  [default: {DEFAULT_BLINK_RATE}]",
+)
+@click.option("--no-blinks", is_flag=True, help="Eyes stay open (the same as --blink-rate 0).")
 @click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(
-    image: Path, audio: Path, out: Path, model_uri: str, paste_back: bool, threads: int | None, quiet: bool
+    image: Path,
+    audio: Path,
+    out: Path,
+    model_uri: str,
+    paste_back: bool,
+    blink_rate: float | None,
+    no_blinks: bool,
+    threads: int | None,
+    quiet: bool,
 ) -> None:
     """Animate the face of a photo to speech: an H.264 mp4 with the speech as its sound."""
     from talking_face.serving.resolve import load_model, tracking_uri
     from talking_face.serving.video import generate_video
 
+    if no_blinks and blink_rate:
+        raise click.UsageError("--no-blinks and --blink-rate contradict each other; give one of them")
+    rate = 0.0 if no_blinks else DEFAULT_BLINK_RATE if blink_rate is None else blink_rate
     try:
         model = load_model(model_uri, tracking_uri(in_process=False))
-        result = generate_video(model, image, audio, out, paste_back=paste_back, progress=not quiet, threads=threads)
+        result = generate_video(
+            model, image, audio, out, paste_back=paste_back, progress=not quiet, threads=threads, blink_rate=rate
+        )
     except (ValueError, OSError) as error:  # MediaError, ModelNotFound and file-system errors
         raise _fail(error) from None
     click.echo(f"{result.path}: {result.frames} frames, {result.width}x{result.height}, {result.duration_s:.2f} s")
@@ -91,8 +112,33 @@ def promote(version: int, force: bool, model_name: str) -> None:
         raise SystemExit(1)
 
 
-# Kedro imports `<package>.cli.cli` for project-specific `kedro` commands; this project adds none to Kedro.
-cli = click.Group()
+class KedroCommands(click.Group):
+    """Project commands for `kedro` (Kedro imports `<package>.cli.cli`; they override its own): its `run`,
+    ending with one line and no traceback when a data check stops the run (the check's report is written
+    first). Built on first use, so that `talking-face` does not import Kedro's command line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return ["run"]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name != "run":
+            return None
+        from kedro.framework.cli.project import run as kedro_run
+
+        from talking_face.checks import DataCheckError
+
+        def run(*args, **kwargs):
+            try:
+                return kedro_run.callback(*args, **kwargs)
+            except DataCheckError as error:
+                raise click.ClickException(error.line()) from None
+
+        return click.Command(
+            "run", callback=run, params=kedro_run.params, help=kedro_run.help, short_help=kedro_run.short_help
+        )
+
+
+cli = KedroCommands()
 
 if __name__ == "__main__":
     main()

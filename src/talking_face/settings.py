@@ -4,7 +4,7 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from talking_face.hooks import DataVersionHook
+from talking_face.hooks import DataCheckHook, DataVersionHook, EnvironmentHook
 
 # No run touches the network: Kedro telemetry, Great Expectations analytics and Ray usage stats are off.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -12,8 +12,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-# kedro-mlflow registers its own hook through its entry point; ours tags the run it opens.
-HOOKS = (DataVersionHook(),)
+# kedro-mlflow registers its own hook through its entry point; ours tag the run it opens and turn a
+# stop on a data check into one line.
+HOOKS = (DataVersionHook(), EnvironmentHook(), DataCheckHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -21,6 +22,9 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # An environment (conf/gpu, conf/local) overrides single keys, not whole parameter groups.
     "merge_strategy": {"parameters": "soft"},
+    # ${env:NAME,default}, an unset or empty variable giving the default: conf/base/mlflow.yml reads
+    # MLFLOW_TRACKING_URI (a team's server; CI passes an empty one when no server is configured).
+    "custom_resolvers": {"env": lambda name, default=None: os.environ.get(name) or default},
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "mlflow": ["mlflow*", "mlflow*/**"],

@@ -1,7 +1,5 @@
-"""Blinks from the eye aspect ratio (EAR) of dlib's eye landmarks, and the EAR curve plot (paper's Figure 8).
-
-EAR (Soukupova and Cech, 2016) per eye with points p1..p6 (36-41 and 42-47):
-(|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|), about 0.3 for an open eye and near 0 for a closed one.
+"""Blinks from the eye aspect ratio (EAR, `features.eyes.eye_aspect_ratio`: about 0.3 for an open eye and
+near 0 for a closed one), and the EAR curve plot (paper's Figure 8).
 """
 
 from __future__ import annotations
@@ -9,23 +7,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-LEFT_EYE = np.arange(36, 42)
-RIGHT_EYE = np.arange(42, 48)
 EAR_THRESHOLD = 0.2
 BLINK_MIN_FRAMES = 2
-
-
-def eye_aspect_ratio(landmarks: np.ndarray) -> np.ndarray:
-    """EAR per frame, the mean of both eyes, float64 [T], unitless."""
-    points = np.asarray(landmarks, dtype=np.float64)
-
-    def one_eye(eye: np.ndarray) -> np.ndarray:
-        p = points[:, eye]
-        vertical = np.linalg.norm(p[:, 1] - p[:, 5], axis=-1) + np.linalg.norm(p[:, 2] - p[:, 4], axis=-1)
-        horizontal = np.linalg.norm(p[:, 0] - p[:, 3], axis=-1)
-        return vertical / (2.0 * np.maximum(horizontal, 1e-6))
-
-    return (one_eye(LEFT_EYE) + one_eye(RIGHT_EYE)) / 2.0
 
 
 def detect_blinks(

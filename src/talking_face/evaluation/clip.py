@@ -7,6 +7,7 @@ import numpy as np
 from talking_face.evaluation import blinks, cpbd, metrics, sync
 from talking_face.evaluation.face_track import LandmarkTrack, track_landmarks
 from talking_face.evaluation.lip_reading import lip_reading_wer
+from talking_face.features.eyes import eye_aspect_ratio
 
 DEFAULT_PARAMS = {
     "fps": 25.0,
@@ -95,7 +96,7 @@ def video_metrics(
     p = {**DEFAULT_PARAMS, **(params or {})}
     if track is None:
         track = track_landmarks(frames, p["redetect_every"])
-    ear = blinks.eye_aspect_ratio(track.landmarks)
+    ear = eye_aspect_ratio(track.landmarks)
     opening = sync.mouth_opening(track.landmarks, p["mouth_normalise_by"])
     energy = sync.energy_envelope(audio, len(frames), p["sample_rate"], p["fps"])
     matched = sync.av_sync(opening, energy, p["sync_max_lag"])

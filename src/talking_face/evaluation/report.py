@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from talking_face.evaluation import blinks
 from talking_face.evaluation.run import ClipExample
-from talking_face.evaluation.summary import split_metrics
+from talking_face.evaluation.summary import set_names, split_metrics
 
 # (column title, metric key, format) in the order of the paper's Table 1; the last two columns are ours.
 COLUMNS = (
@@ -71,13 +71,14 @@ NOTES = (
 
 
 def metrics_table(summary: dict[str, float], splits: list[str], wer_note: str = "", title: str = "") -> str:
-    """Markdown: per split, our model, the static baseline and the real video, then the paper's rows."""
+    """Markdown: per split (and per corpus of a split, when there are several), our model, the static
+    baseline and the real video on the same clips, then the paper's rows."""
     header = "| Method | " + " | ".join(name for name, _, _ in COLUMNS) + " |"
     rule = "|---|" + "---:|" * len(COLUMNS)
     lines = [f"# {title or 'Evaluation'}", ""]
-    for split in splits:
+    for split in set_names(summary, splits) or splits:
         count = int(summary.get(f"{split}.n_clips", 0))
-        lines += [f"## {SPLIT_TITLES.get(split, split)}: {count} clip{'s' if count != 1 else ''}", "", header, rule]
+        lines += [f"## {_set_title(split)}: {count} clip{'s' if count != 1 else ''}", "", header, rule]
         for label, system in SYSTEM_ROWS:
             values = split_metrics(summary, split, system)
             cells = [_cell(values, key, fmt, system, wer_note) for _, key, fmt in COLUMNS]
@@ -94,6 +95,12 @@ def metrics_table(summary: dict[str, float], splits: list[str], wer_note: str = 
         lines += [f"- WER: {wer_note}."]
     lines += [f"- {note}" for note in NOTES]
     return "\n".join(lines) + "\n"
+
+
+def _set_title(name: str) -> str:
+    split, _, corpus = name.partition("/")
+    title = SPLIT_TITLES.get(split, split)
+    return f"{title}, corpus {corpus}" if corpus else title
 
 
 def _cell(values: dict[str, float], key: str, fmt: str, system: str, wer_note: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zlib
 from dataclasses import dataclass, field
 
 import cv2
@@ -21,9 +22,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from talking_face.evaluation import blinks, metrics
+from talking_face.evaluation import metrics
 from talking_face.evaluation.clip import DEFAULT_PARAMS, evaluate_clip, static_baseline, video_metrics
 from talking_face.evaluation.face_track import track_landmarks
+from talking_face.features.eyes import eye_aspect_ratio
 from talking_face.features.schema import IDENTITY_KEYS, file_identity
 from talking_face.serving.animate import animate, frame_count
 from talking_face.serving.bundle import TalkingFaceModel
@@ -64,7 +66,8 @@ def select_clips(
 ) -> list[dict]:
     """The test clips to evaluate: accepted clips of `splits` (in that order, then by clip_id) that have a
     feature file, at most `max_clips_per_split` each (None: all). Each entry is {clip_id, speaker, split,
-    path} plus the feature file's content_hash and params_hash, which identify what was measured."""
+    path} (and corpus, when the summary has one) plus the feature file's content_hash and params_hash, which
+    identify what was measured."""
     chosen = []
     for split in splits:
         rows = feature_summary[feature_summary["split"] == split].sort_values("clip_id")
@@ -74,7 +77,9 @@ def select_clips(
         for row in rows.itertuples():
             path = feature_files[row.clip_id]
             identity = file_identity(path)
-            chosen.append({"clip_id": row.clip_id, "speaker": str(row.speaker), "split": split, "path": path, **identity})
+            corpus = {"corpus": str(row.corpus)} if "corpus" in feature_summary else {}
+            chosen.append({"clip_id": row.clip_id, "speaker": str(row.speaker), **corpus, "split": split, "path": path,
+                           **identity})
     return chosen
 
 
@@ -101,7 +106,8 @@ def generate_clip(
     model: TalkingFaceModel, source: np.ndarray, audio: np.ndarray, sample_rate: int, fps: float, label: str = ""
 ) -> tuple[np.ndarray, np.ndarray]:
     """The whole clip generated from `source` (uint8 [S, S, 3]) and `audio` through `animate`, the users'
-    generation path: frames uint8 [T, S, S, 3] and CAM attention float16 [T, S, S].
+    generation path: frames uint8 [T, S, S, 3] and CAM attention float16 [T, S, S]. Blinks come at the
+    users' default rate, drawn from a seed of `label`, so clips do not all blink at the same moments.
 
     A model trained at another crop size gets the source resized to its size and its frames resized back,
     so that models of different sizes are scored on the same real frames; audio at another rate is
@@ -117,7 +123,7 @@ def generate_clip(
     model_source = _resized(source, model.image_size)
     images, attention = [], []
     total = frame_count(len(audio), model_rate, model_fps)
-    frames = animate(model, model_source, audio)
+    frames = animate(model, model_source, audio, blink_seed=zlib.crc32(label.encode()))
     for frame in tqdm(frames, total=total, desc=f"generate {label}".strip(), unit="frame", leave=False):
         images.append(_resized(frame.image, size))
         attention.append(_resized(np.clip(frame.attention, 0.0, 1.0), size))
@@ -144,7 +150,7 @@ def evaluate_model(
             count = min(len(generated), len(real))
             real, generated, attention = real[:count], generated[:count], attention[:count]
         scores, ear = score_clip(real, generated, audio, clip_params)
-        identity = {key: clip[key] for key in ("clip_id", "speaker", "split")}
+        identity = {key: clip[key] for key in ("clip_id", "speaker", "corpus", "split") if key in clip}
         rows.extend({**identity, "system": system, **values} for system, values in scores.items())
         if len(examples) < n_examples:
             rate = clip_params["sample_rate"]
@@ -165,7 +171,7 @@ def score_clip(real: np.ndarray, generated: np.ndarray, audio: np.ndarray, param
         "baseline": evaluate_clip(real, baseline, audio, source, params, tracks["real"], tracks["baseline"]),
         "real": real_reference(real, audio, source, params, tracks["real"]),
     }
-    ear = {name: blinks.eye_aspect_ratio(track.landmarks) for name, track in tracks.items()}
+    ear = {name: eye_aspect_ratio(track.landmarks) for name, track in tracks.items()}
     return scores, ear
 
 
@@ -183,7 +189,8 @@ def real_reference(real: np.ndarray, audio: np.ndarray, source: np.ndarray, para
 
 
 def _columns(rows: list[dict]) -> list[str]:
-    columns = ["clip_id", "speaker", "split", "system"]
+    columns = ["clip_id", "speaker", "corpus", "split", "system"] if rows and "corpus" in rows[0] else [
+        "clip_id", "speaker", "split", "system"]
     for row in rows:
         columns.extend(key for key in row if key not in columns)
     return columns

@@ -1,8 +1,9 @@
 """Per-split means of the per-clip metrics: the flat numeric dict that is the metrics file (DVC's metrics
 file, MLflow metrics, model-version tags) and the input of the promotion gate.
 
-Keys are "<split>.<system>.<metric>" (e.g. "test_unseen.model.lmd_mouth", "test_unseen.baseline.ssim") and
-"<split>.n_clips". Means skip clips where a metric is undefined (NaN); a metric undefined on every clip, or
+Keys are "<set>.<system>.<metric>" (e.g. "test_unseen.model.lmd_mouth", "test_unseen.baseline.ssim") and
+"<set>.n_clips", where a set is a split or, when the test clips come from several corpora, also one corpus
+of a split ("test_unseen/grid"): GRID's figures are not VoxCeleb's, so each corpus gets its own rows. Means skip clips where a metric is undefined (NaN); a metric undefined on every clip, or
 not measured at all (WER without a lip-reading model), has no key rather than a non-numeric value.
 """
 
@@ -31,12 +32,29 @@ METRICS = (
 )
 
 
-def summarise(per_clip: pd.DataFrame, splits: list[str]) -> dict[str, float]:
-    """Mean of every metric per split and system over the clips of `per_clip` (from `run.evaluate_model`)."""
-    summary: dict[str, float] = {}
+def evaluation_sets(per_clip: pd.DataFrame, splits: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(set name, rows) per split, each followed by its corpora ("<split>/<corpus>") when there are several."""
+    several = "corpus" in per_clip and per_clip["corpus"].nunique() > 1
+    sets = []
     for split in splits:
         rows = per_clip[per_clip["split"] == split]
-        summary[f"{split}.n_clips"] = float(rows["clip_id"].nunique())
+        sets.append((split, rows))
+        if several:
+            sets.extend((f"{split}/{corpus}", group) for corpus, group in rows.groupby("corpus", sort=True))
+    return sets
+
+
+def set_names(summary: dict[str, float], splits: list[str]) -> list[str]:
+    """The sets of a summary in report order: each split, then its corpora."""
+    names = {key.rsplit(".", 1)[0] for key in summary if key.endswith(".n_clips")}
+    return [name for split in splits for name in sorted(names) if name == split or name.startswith(f"{split}/")]
+
+
+def summarise(per_clip: pd.DataFrame, splits: list[str]) -> dict[str, float]:
+    """Mean of every metric per evaluation set and system over the clips of `per_clip` (`run.evaluate_model`)."""
+    summary: dict[str, float] = {}
+    for name, rows in evaluation_sets(per_clip, splits):
+        summary[f"{name}.n_clips"] = float(rows["clip_id"].nunique())
         for system in SYSTEMS:
             system_rows = rows[rows["system"] == system]
             for metric in METRICS:
@@ -44,7 +62,7 @@ def summarise(per_clip: pd.DataFrame, splits: list[str]) -> dict[str, float]:
                     continue
                 mean = pd.to_numeric(system_rows[metric], errors="coerce").mean()
                 if isinstance(mean, float) and math.isfinite(mean):
-                    summary[f"{split}.{system}.{metric}"] = float(mean)
+                    summary[f"{name}.{system}.{metric}"] = float(mean)
     return dict(sorted(summary.items()))
 
 
@@ -54,6 +72,6 @@ def metric_history(summary: dict[str, float], step: int = 0) -> dict[str, dict]:
 
 
 def split_metrics(summary: dict[str, float], split: str, system: str) -> dict[str, float]:
-    """{metric: value} of one split and system of a summary."""
+    """{metric: value} of one evaluation set (a split, or "<split>/<corpus>") and system of a summary."""
     prefix = f"{split}.{system}."
     return {key[len(prefix):]: value for key, value in summary.items() if key.startswith(prefix)}

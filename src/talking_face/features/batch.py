@@ -148,9 +148,10 @@ def collect_records(manifest: pd.DataFrame, index: pd.DataFrame, params_hash: st
     """Reads the headers of the manifest clips' feature files: (summary rows, failures clip_id/path/reason).
 
     `index` has columns id, params_hash, content_hash, summary, error. Summary rows gain the clip's
-    speaker and split. Raises RuntimeError when a manifest clip has no up-to-date file.
+    speaker, corpus and split (corpus only when the manifest has one). Raises RuntimeError when a manifest clip has no up-to-date file.
     """
-    clips = manifest[["clip_id", "path", "content_hash", "speaker", "split"]]
+    labels = ["speaker", *(["corpus"] if "corpus" in manifest else []), "split"]
+    clips = manifest[["clip_id", "path", "content_hash", *labels]]
     current = index[index["params_hash"] == params_hash].rename(columns={"id": "clip_id"})
     current = clips.merge(current.drop(columns="params_hash"), on=["clip_id", "content_hash"], how="left")
     missing = current["summary"].isna() & current["error"].isna()
@@ -162,5 +163,5 @@ def collect_records(manifest: pd.DataFrame, index: pd.DataFrame, params_hash: st
     failed = current[current["error"].notna()]
     extracted = current[current["error"].isna()]
     rows = [json.loads(text) for text in extracted["summary"]]
-    summary = pd.DataFrame(rows).merge(extracted[["clip_id", "speaker", "split"]], on="clip_id") if rows else pd.DataFrame()
+    summary = pd.DataFrame(rows).merge(extracted[["clip_id", *labels]], on="clip_id") if rows else pd.DataFrame()
     return summary, failed[["clip_id", "path"]].assign(reason=failed["error"].astype(str)).reset_index(drop=True)

@@ -34,22 +34,25 @@ def read_speaker_map(path: str | os.PathLike) -> dict[str, str]:
 
 
 def discover_clips(
-    root: str | os.PathLike, speaker_map: str | os.PathLike | dict[str, str] | None = None
+    root: str | os.PathLike,
+    speaker_map: str | os.PathLike | dict[str, str] | None = None,
+    corpus: str | None = None,
 ) -> tuple[list[ClipCandidate], list[Rejection]]:
     """Every video under `root` (hidden files skipped) as a candidate, and the files that cannot be one.
 
-    Without an explicit `speaker_map`, a `speakers.csv` directly in `root` is used when present.
+    Without an explicit `speaker_map`, each video uses the `speakers.csv` of its own folder or the nearest
+    folder above it (up to `root`), with clip names relative to that map's folder. `corpus` (default: the
+    folder's name) is recorded on every candidate.
     """
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise IngestError(f"{root}: the raw folder does not exist")
-    if speaker_map is None and (root / SPEAKER_MAP_NAME).is_file():
-        speaker_map = root / SPEAKER_MAP_NAME
-    if speaker_map is not None and not isinstance(speaker_map, dict):
-        speaker_map = read_speaker_map(speaker_map)
-    speaker_map = speaker_map or {}
-
+    corpus = corpus or root.name
     files = _visible_files(root)
+    if speaker_map is None:
+        maps = {path.parent: read_speaker_map(path) for path in files if path.name == SPEAKER_MAP_NAME}
+    else:
+        maps = {root: speaker_map if isinstance(speaker_map, dict) else read_speaker_map(speaker_map)}
     sidecars = {path for path in files if path.suffix.lower() == SIDECAR_SUFFIX}
     sidecars_by_stem = defaultdict(list)
     for path in sorted(sidecars):
@@ -60,8 +63,7 @@ def discover_clips(
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             continue
         rel = path.relative_to(root)
-        mapped = speaker_map.get(path.stem) or speaker_map.get(rel.with_suffix("").as_posix())
-        found = _layout(rel, mapped)
+        found = _layout(rel, _mapped_speaker(path, root, maps))
         if found is None:
             reason = "no speaker: the file sits directly in the raw folder and no speaker map lists it"
             rejections.append(Rejection(make_clip_id("unknown", path.stem), str(path), "discover", reason))
@@ -72,12 +74,23 @@ def discover_clips(
             sidecar = sidecars_by_stem[path.stem][0]  # CREMA-D ships AudioWAV/ apart from VideoFlash/
         audio = sidecar if sidecar in sidecars else path
         used_sidecars.add(audio)
-        candidates.append(ClipCandidate(make_clip_id(speaker, name), speaker, str(path), str(audio), layout))
+        candidates.append(ClipCandidate(make_clip_id(speaker, name), speaker, str(path), str(audio), layout, corpus))
 
     for path in sorted(sidecars - used_sidecars):
         reason = "audio-only file: no video with the same name"
         rejections.append(Rejection(make_clip_id(path.parent.name, path.stem), str(path), "discover", reason))
     return candidates, rejections
+
+
+def _mapped_speaker(path: Path, root: Path, maps: dict[Path, dict[str, str]]) -> str | None:
+    """The speaker that the nearest speaker map at or above the video's folder gives it, if any."""
+    for folder in (path.parent, *path.parent.parents):
+        if folder in maps:
+            mapping = maps[folder]
+            return mapping.get(path.stem) or mapping.get(path.relative_to(folder).with_suffix("").as_posix())
+        if folder == root:
+            return None
+    return None
 
 
 def _layout(rel: Path, mapped_speaker: str | None) -> tuple[str, str, str] | None:

@@ -19,7 +19,8 @@ TARGET_FPS = 25.0
 TARGET_AUDIO_RATE = 16000
 # Whether each stream really decodes; validation rejects rows where one does not.
 STREAM_CHECK_COLUMNS = ["video_readable", "audio_readable"]
-PROBED_COLUMNS = [name for name in MANIFEST_COLUMNS if name != "split"] + STREAM_CHECK_COLUMNS
+# `person` and `split` are decided once all clips are probed (ingest.people, ingest.split).
+PROBED_COLUMNS = [name for name in MANIFEST_COLUMNS if name not in ("person", "split")] + STREAM_CHECK_COLUMNS
 
 
 def normalisation_needs(

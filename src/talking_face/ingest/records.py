@@ -7,11 +7,21 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from talking_face.checks import DataCheckError
+
 REJECTED_COLUMNS = ["clip_id", "path", "stage", "reason"]
+REJECTED_CLIPS_REPORT = "rejected_clips"  # the report's catalog entry (data/08_reporting/rejected_clips.csv)
 
 
 class IngestError(RuntimeError):
-    """The corpus as a whole is unusable (nothing accepted, or too much rejected)."""
+    """The corpus cannot be read (no raw folder, a bad speaker map) or is unusable as a whole."""
+
+
+class RejectedClipsError(IngestError, DataCheckError):
+    """Nothing accepted, or more rejected than allowed; the rejected clips report says why."""
+
+    def __init__(self, message: str):
+        DataCheckError.__init__(self, "ingest.max_rejected_fraction", message, REJECTED_CLIPS_REPORT)
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,7 @@ class ClipCandidate:
     path: str
     audio_path: str
     layout: str
+    corpus: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,20 +65,21 @@ def rejections_frame(*groups) -> pd.DataFrame:
 
 
 def check_outcome(accepted: int, rejected: int, max_rejected_fraction: float) -> None:
-    """Raises IngestError (one line) when no clip is accepted or the rejected share is above the limit."""
+    """Raises RejectedClipsError (one line) when no clip is accepted or the rejected share is above the limit."""
     total = accepted + rejected
     if total == 0:
-        raise IngestError("no video clips found under the raw folder (parameter ingest.raw_dir)")
+        raise RejectedClipsError("no video clips found under the raw folders (parameters ingest.raw_dirs or ingest.raw_dir)")
     if accepted == 0:
-        raise IngestError(f"no clip accepted out of {total} found; see the rejected clips report for reasons")
+        raise RejectedClipsError(f"no clip accepted out of {total} found")
     if rejected / total > max_rejected_fraction:
-        raise IngestError(
-            f"{rejected} of {total} clips rejected ({rejected / total:.0%}), above the allowed "
-            f"{max_rejected_fraction:.0%}; see the rejected clips report for reasons"
+        raise RejectedClipsError(
+            f"{rejected} of {total} clips rejected ({rejected / total:.0%}), above the allowed {max_rejected_fraction:.0%}"
         )
 
 # The manifest contract: one row per accepted clip, in this column order.
+# `person` is the speaker, or the first of several speakers of other corpora found to be one person.
 MANIFEST_COLUMNS = [
-    "clip_id", "speaker", "path", "audio_path", "layout", "fps", "frame_count", "duration_s", "width", "height",
-    "audio_rate", "audio_channels", "audio_duration_s", "av_diff_s", "file_size", "content_hash", "needs", "split",
+    "clip_id", "corpus", "speaker", "person", "path", "audio_path", "layout", "fps", "frame_count", "duration_s",
+    "width", "height", "audio_rate", "audio_channels", "audio_duration_s", "av_diff_s", "file_size", "content_hash",
+    "needs", "split",
 ]

@@ -141,9 +141,12 @@ def _stream_duration(stream, container) -> float:
 
 
 def read_frames(path: str | os.PathLike, fps: float | None = None) -> tuple[np.ndarray, float]:
-    """Decodes every frame as RGB; with `fps` set, resamples to that rate by nearest timestamp.
+    """Decodes every frame as RGB; with `fps` set, places the frames on that rate's time grid.
 
-    Returns (frames[T, H, W, 3] uint8, the frame rate of the returned frames).
+    The grid starts at the container's start, so video that starts after its audio stays aligned with it;
+    each grid time takes the frame nearest to it, which also fills the gap left by frames that do not
+    decode (a damaged packet) instead of shifting every later frame. Returns (frames[T, H, W, 3] uint8, the
+    frame rate of the returned frames).
     """
     frames, times = [], []
     with _open(path) as container:
@@ -160,16 +163,24 @@ def read_frames(path: str | os.PathLike, fps: float | None = None) -> tuple[np.n
                 raise MediaError(path, f"video stream cannot be decoded ({error.__class__.__name__})") from None
         native = stream.average_rate or stream.guessed_rate
         native_fps = float(native) if native else 25.0
+        start = container.start_time / av.time_base if container.start_time is not None else None
     if not frames:
         raise MediaError(path, "video stream holds no frames")
     video = np.stack(frames)
-    if fps is None or abs(fps - native_fps) < 1e-3:
+    if fps is None:
         return video, native_fps
-    times = np.asarray(times) - times[0]
+    times = np.asarray(times) - min(times[0], start if start is not None else times[0])
     n_out = max(1, int(round((times[-1] + 1.0 / native_fps) * fps)))
-    wanted = np.arange(n_out) / fps
-    nearest = np.clip(np.searchsorted(times, wanted, side="left"), 0, len(times) - 1)
-    return video[nearest], float(fps)
+    if abs(fps - native_fps) < 1e-3 and n_out == len(video):
+        return video, float(fps)
+    return video[nearest_indices(times, np.arange(n_out) / fps)], float(fps)
+
+
+def nearest_indices(times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each wanted time, the index of the nearest of the sorted `times`."""
+    after = np.searchsorted(times, wanted).clip(0, len(times) - 1)
+    before = (after - 1).clip(0)
+    return np.where(np.abs(times[before] - wanted) <= np.abs(times[after] - wanted), before, after)
 
 
 class VideoWriter:

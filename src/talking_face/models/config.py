@@ -10,7 +10,9 @@ top-level shorthands `image_size` and `audio_window` set every network that has 
 generator and the predictors cannot disagree about the window of audio frames they were built for.
 
 Sources of the MAN block (paper eq. 1-2) and the conditioning keys the data loader provides for them:
-image -> "source" [B,3,S,S], motion -> "motion" [B,2|15,S,S], mel/pitch/energy -> [B,K,256].
+image -> "source" [B,3,S,S], motion -> "motion" [B,2|15,S,S], eyes -> "eyes" [B,1,S,S] (the eye closure
+map, features.eyes), mel/pitch/energy -> [B,K,256]. The paper's five sources (PAPER_SOURCES, the variant
+t3_all_flow) have no control of the eyes, so its faces never blink; the default adds `eyes`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from typing import Any
 
 from talking_face.features.schema import N_HEATMAPS, N_LEVELS, N_MEL, N_MFCC
 
-VIDEO_SOURCES = ("image", "motion")
+VIDEO_SOURCES = ("image", "motion", "eyes")
 AUDIO_SOURCES = ("mel", "pitch", "energy")
 SOURCES = VIDEO_SOURCES + AUDIO_SOURCES
-CONDITION_KEYS = {"image": "source", "motion": "motion", "mel": "mel", "pitch": "pitch", "energy": "energy"}
+PAPER_SOURCES = ("image", "motion", *AUDIO_SOURCES)
+CONDITION_KEYS = {
+    "image": "source", "motion": "motion", "eyes": "eyes", "mel": "mel", "pitch": "pitch", "energy": "energy"
+}  # fmt: skip
 VIDEO_BRANCHES = ("conv2d", "partial_conv2d", "conv2d_eca")
 AUDIO_BRANCHES = ("conv1d", "lstm")
 MOTION_CHANNELS = {"flow": 2, "heatmaps": N_HEATMAPS}
@@ -32,7 +37,7 @@ AUDIO_FEATURES = {"mel": N_MEL, "pitch": N_LEVELS, "energy": N_LEVELS}
 
 
 def _default_branches() -> dict[str, str]:
-    return {"image": "conv2d", "motion": "conv2d", "mel": "conv1d", "pitch": "conv1d", "energy": "conv1d"}
+    return {**dict.fromkeys(VIDEO_SOURCES, "conv2d"), **dict.fromkeys(AUDIO_SOURCES, "conv1d")}
 
 
 @dataclass
@@ -60,6 +65,10 @@ class MANConfig:
     @property
     def motion_channels(self) -> int:
         return MOTION_CHANNELS[self.motion]
+
+    def video_channels(self, source: str) -> int:
+        """Input channels of a video source: RGB, the motion maps, or the one-plane eye closure map."""
+        return {"image": 3, "motion": self.motion_channels, "eyes": 1}[source]
 
 
 @dataclass
@@ -132,7 +141,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _branches(video: str, audio: str) -> dict[str, Any]:
-    return {"generator": {"man": {"branches": {"image": video, "motion": video, **dict.fromkeys(AUDIO_SOURCES, audio)}}}}
+    branches = {**dict.fromkeys(VIDEO_SOURCES, video), **dict.fromkeys(AUDIO_SOURCES, audio)}
+    return {"generator": {"man": {"branches": branches}}}
 
 
 def _sources(*enabled: str, **man: Any) -> dict[str, Any]:
@@ -140,7 +150,8 @@ def _sources(*enabled: str, **man: Any) -> dict[str, Any]:
 
 
 # Table 2 (feature network per source) and Table 3 (which sources feed the MAN blocks). The row names are
-# ours: each variant only overrides the MAN settings, so it combines with either preset.
+# ours: each variant only overrides the MAN settings, so it combines with either preset. The Table 3 rows
+# are the paper's sources (no eyes source): t3_all_flow is the paper's design exactly.
 VARIANTS: dict[str, dict[str, Any]] = {
     "t2_conv2d_conv1d": _branches("conv2d", "conv1d"),
     "t2_conv2d_lstm": _branches("conv2d", "lstm"),
@@ -148,8 +159,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "t2_partial_lstm": _branches("partial_conv2d", "lstm"),
     "t2_eca_conv1d": _branches("conv2d_eca", "conv1d"),
     "t2_eca_lstm": _branches("conv2d_eca", "lstm"),
-    "t3_all_flow": _sources(*SOURCES),
-    "t3_all_heatmaps": _sources(*SOURCES, motion="heatmaps"),
+    "t3_all_flow": _sources(*PAPER_SOURCES),
+    "t3_all_heatmaps": _sources(*PAPER_SOURCES, motion="heatmaps"),
     "t3_no_motion": _sources("image", *AUDIO_SOURCES),
     "t3_no_mel": _sources("image", "motion", "pitch", "energy"),
     "t3_no_pitch": _sources("image", "motion", "mel", "energy"),

@@ -7,6 +7,7 @@
 `conditioning` (one sample per row, S = config.image_size, K = config.audio_window):
     "source"  [B,3,S,S]    the identity photo in [-1,1]
     "motion"  [B,2,S,S]    predicted flow (man.motion == "flow") or [B,15,S,S] keypoint heatmaps
+    "eyes"    [B,1,S,S]    eye closure map: blobs on the source's eyes scaled by the closure (features.eyes)
     "mel"     [B,K,256]    log-mel window;  "pitch", "energy": [B,K,256] one-hot windows
     "mfcc"    [B,K,13]     ([B,13] when K == 1): enters the first layers
 Only the keys of the enabled MAN sources are read, plus "source" and "mfcc" which the seed always uses.

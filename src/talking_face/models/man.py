@@ -5,7 +5,7 @@
     block.rho()                         # {"image": 0.2, "motion": 0.2, ...} over the active sources
 
 y = sum_i rho_i * ((1 + gamma_i) * IN(x) + beta_i), IN without affine, rho = softmax of learned logits over
-the active sources. Video sources (image [B,3,S,S], motion [B,2|15,S,S]) give spatial gamma/beta maps
+the active sources. Video sources (image [B,3,S,S], motion [B,2|15,S,S], eyes [B,1,S,S]) give spatial gamma/beta maps
 (SPADE: the input resized to the feature map, a shared conv, then a gamma and a beta conv); audio sources
 (mel, pitch one-hot, energy one-hot, each [B,K,256]) give per-channel gamma/beta broadcast over space.
 `conditioning` maps the keys in `config.CONDITION_KEYS` to tensors; an optional "<key>_mask" [B,1,S,S]
@@ -125,7 +125,7 @@ class MANBlock(nn.Module):
         for source in self.sources:
             kind = config.branches[source]
             if source in VIDEO_SOURCES:
-                in_channels = 3 if source == "image" else config.motion_channels
+                in_channels = config.video_channels(source)
                 self.branches[source] = SpatialBranch(in_channels, norm_channels, config.hidden_channels, kind)
             else:
                 self.branches[source] = TemporalBranch(AUDIO_FEATURES[source], norm_channels, config.hidden_channels, kind)

@@ -47,6 +47,7 @@ class PromotionDecision:
     checks: list[dict] = field(default_factory=list)
     data_version: str = ""
     evaluation_version: str = ""
+    decided_on: str = ""  # the evaluation set the gate read, e.g. "test_unseen" or "test_unseen/grid"
 
     @property
     def promoted(self) -> bool:
@@ -68,11 +69,13 @@ def register_and_gate(
     params: dict | None = None,
     evaluate_params: dict | None = None,
     tracking_uri: str | None = None,
+    description: str | None = None,
 ) -> PromotionDecision:
     """Registers the model bundle `state` with its evaluation summary `metrics` (measured on `clips` with
     `evaluate_params`) and runs the promotion gate. `params`: model_name, artifact_path and gate rules
-    (see gate.DEFAULT_RULES). Idempotent: an identical bundle is not registered twice, and a second call
-    with the same inputs leaves the registry as the first one left it."""
+    (see gate.DEFAULT_RULES); `description`: the new version's model card. Idempotent: an identical bundle
+    is not registered twice, and a second call with the same inputs leaves the registry as the first one
+    left it."""
     params, evaluate_params = params or {}, evaluate_params or {}
     name = params.get("model_name") or DEFAULT_MODEL_NAME
     current = evaluation_version(clips, evaluate_params)
@@ -80,6 +83,8 @@ def register_and_gate(
         version, created = register_bundle(client, state, name, params.get("artifact_path", "model"))
         tags = {store.METRICS_DATA_VERSION: data_version, store.METRICS_EVALUATION_VERSION: current}
         first_tags = {store.DATA_VERSION: data_version} if created else {}  # the data it was registered with
+        if created and description:
+            client.update_model_version(name, version.version, description=description)
         store.replace_metrics(client, version, metrics, {**tags, **first_tags})
         client.set_registered_model_alias(name, store.CHALLENGER, version.version)
         champion = store.by_alias(client, name, store.CHAMPION)
@@ -121,7 +126,7 @@ def promote_version(
         reevaluated, mismatch = False, ""
         if champion is not None and champion.version != candidate.version and _evaluated_apart(candidate, champion):
             if clips is not None:
-                evaluate_params = evaluate_params or {"splits": [(rules or DEFAULT_RULES)["split"]]}
+                evaluate_params = evaluate_params or {"splits": [(rules or DEFAULT_RULES)["split"].split("/")[0]]}
                 current = evaluation_version(clips, evaluate_params)
                 for stale in (candidate, champion):
                     if stale.tags.get(store.METRICS_EVALUATION_VERSION) != current:
@@ -167,7 +172,7 @@ def decide(
     if result.passed and not blocker:
         decision = "promoted"
         context = "first model, beats the baseline" if champion is None else "beats the champion and the baseline"
-        reason = f"{context}: {reason}"
+        reason = f"{context} on {result.split}: {reason}"
     elif force:
         decision, reason = "promoted by force", f"forced by hand; checks: {reason}"
     else:
@@ -179,7 +184,8 @@ def decide(
     compared = f"version {before}" if before is not None else "none (first model)"
     record = {store.DECISION: decision, store.REASON: reason[:MAX_REASON_CHARS], store.COMPARED_WITH: compared}
     store.set_tags(client, name, version, record)
-    return PromotionDecision(name, version, decision, reason, before, after, checks=result.to_dicts())
+    return PromotionDecision(name, version, decision, reason, before, after, checks=result.to_dicts(),
+                             decided_on=result.split)
 
 
 def register_bundle(

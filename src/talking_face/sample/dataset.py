@@ -12,8 +12,9 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from talking_face.features.eyes import blink_closure, blink_onsets
 from talking_face.sample.face import FaceLook, face_rig
-from talking_face.sample.motion import blink_onsets, eye_closure, head_sway, mouth_opening
+from talking_face.sample.motion import head_sway, mouth_opening
 from talking_face.sample.speech import Voice, loudness_per_frame, synthesize
 
 
@@ -109,7 +110,7 @@ def render_clip(speaker: SpeakerVariant, seed: int, seconds: float, fps: int = 2
     opening = mouth_opening(loudness)
     motion_rng = _rng(seed, 1)
     onsets = blink_onsets(seconds, speaker.blink_rate, motion_rng)
-    closure = eye_closure(n_frames, fps, onsets, motion_rng)
+    closure = blink_closure(n_frames, fps, onsets, motion_rng)
     shifts, angles = head_sway(n_frames, fps, motion_rng)
     rig = face_rig(speaker.look)
     frames = np.stack([rig.render(opening[t], closure[t], tuple(shifts[t]), float(angles[t])) for t in range(n_frames)])

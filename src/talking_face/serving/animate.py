@@ -5,6 +5,9 @@ This is the one generation path: evaluation, the `talking-face` CLI, the batch `
 MLflow pyfunc model all call `animate`, so what is measured is what users get. Frames stream out one at a
 time and the audio is analysed a chunk (30 s) at a time, so memory stays flat however long the audio is.
 
+Blinks: the MAN `eyes` source gets a blink schedule drawn at `blink_rate` per second (`serving.blinks`,
+seeded, so the same call gives the same video); `blink_rate=0` turns blinks off.
+
 Speed: what does not depend on earlier frames is computed ahead (`serving.stepper`): the image branches once,
 the audio branches and the MFCC seed in one batched call per chunk; only the motion path runs per frame.
 """
@@ -18,6 +21,8 @@ import numpy as np
 import torch
 
 from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_hop
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
+from talking_face.serving.blinks import EyeControls
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.stepper import FrameStepper
 from talking_face.training.conditioning import AUDIO_KEYS, generator_conditioning, motion_for_generator, next_context
@@ -81,10 +86,11 @@ def audio_batches(
 
 class FaceAnimator:
     """The per-frame loop for one source photo, fed the audio inputs of consecutive frames in batches as they
-    become known: `animate` feeds it a whole file's, the live stream (`serving.stream`) what has arrived."""
+    become known: `animate` feeds it a whole file's, the live stream (`serving.live`) what has arrived.
+    `eyes` gives each frame's eye closure map by its index."""
 
-    def __init__(self, model: TalkingFaceModel, source_crop: np.ndarray):
-        self.model = model
+    def __init__(self, model: TalkingFaceModel, source_crop: np.ndarray, eyes: EyeControls):
+        self.model, self.eyes, self.t = model, eyes, 0
         self.device = next(model.generator.parameters()).device
         self.source = to_image_tensor(source_crop)[None].to(self.device)
         self.stepper = FrameStepper(model.generator, self.source)
@@ -98,20 +104,30 @@ class FaceAnimator:
         self.stepper.set_audio(frames_audio)
         for i in range(len(frames_audio["mel"])):
             batch = {"source": self.source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
+            batch["eyes"] = self.eyes.map(self.t)
+            self.t += 1
             motion = model.predictor(self.previous, batch["mel"])
             output = self.stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
             self.previous = next_context(self.previous, output.image)
             yield GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].float().cpu().numpy())
 
 
-def animate(model: TalkingFaceModel, source_crop: np.ndarray, audio: np.ndarray) -> Iterator[GeneratedFrame]:
+def animate(
+    model: TalkingFaceModel,
+    source_crop: np.ndarray,
+    audio: np.ndarray,
+    blink_rate: float = DEFAULT_BLINK_RATE,
+    blink_seed: int = 0,
+) -> Iterator[GeneratedFrame]:
     """Yields one GeneratedFrame per video frame of `audio` (mono, at the model's audio sample rate).
 
-    `source_crop` is the face crop (uint8 [S, S, 3], S = model.image_size) cropped as in training.
+    `source_crop` is the face crop (uint8 [S, S, 3], S = model.image_size) cropped as in training;
+    `blink_rate` blinks per second (0: none) are drawn from `blink_seed`.
     """
     fps = float(model.features["fps"])
     audio_params = model.features["audio"]
     n_frames = frame_count(len(audio), int(audio_params["sample_rate"]), fps)
-    animator = FaceAnimator(model, source_crop)
+    eyes = EyeControls.for_model(model, source_crop, n_frames, blink_rate, blink_seed)
+    animator = FaceAnimator(model, source_crop, eyes)
     for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, animator.device):
         yield from animator.frames(frames_audio)

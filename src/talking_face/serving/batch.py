@@ -9,6 +9,7 @@ from typing import Iterable, Mapping
 
 from tqdm.auto import tqdm
 
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.video import SILENCE_DBFS, generate_video
 
@@ -35,6 +36,7 @@ def generate_batch(
     paste_back: bool = True,
     feather: float = 0.12,
     silence_dbfs: float = SILENCE_DBFS,
+    blink_rate: float = DEFAULT_BLINK_RATE,
 ) -> list[dict]:
     """One report row per request (REPORT_COLUMNS): status "ok" with the frame count, or "skipped" with the
     one-line reason (no face, unreadable or silent audio, ...); a skipped row writes no file."""
@@ -48,6 +50,7 @@ def generate_batch(
                 video = generate_video(
                     model, request["image"], request["audio"], request["output"],
                     paste_back=paste_back, progress=False, feather=feather, silence_dbfs=silence_dbfs,
+                    blink_rate=blink_rate,
                 )  # fmt: skip
             except (ValueError, OSError) as error:  # MediaError and file-system errors name the file
                 problem = " ".join(str(error).split())

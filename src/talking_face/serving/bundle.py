@@ -1,5 +1,8 @@
 """The trained model as one object and one file: generator, motion predictor, their configuration and the
-feature parameters generation must reproduce (fps, crop, audio analysis)."""
+feature parameters generation must reproduce (fps, crop, audio analysis).
+
+A file keeps the MAN sources it was trained with (its configuration's `man.enabled`), so a model made before
+the `eyes` source existed loads as the paper's five-source model, which does not blink."""
 
 from __future__ import annotations
 
@@ -64,9 +67,14 @@ class TalkingFaceModel:
 
     @classmethod
     def from_state(cls, state: dict) -> TalkingFaceModel:
+        """The model of a `state()` dict; ValueError when its weights do not fit its own configuration."""
         model = cls.build(model_config("cpu", overrides=state["config"]), state["features"])
-        model.generator.load_state_dict(state["generator"])
-        model.predictor.load_state_dict(state["predictor"])
+        for name in ("generator", "predictor"):
+            try:
+                getattr(model, name).load_state_dict(state[name])
+            except RuntimeError as error:
+                detail = " ".join(str(error).split())
+                raise ValueError(f"the {name}'s weights do not fit the model's configuration: {detail[:400]}") from None
         return model.eval()
 
     def save(self, path: str | Path) -> Path:
@@ -84,4 +92,7 @@ class TalkingFaceModel:
             raise ValueError(f"{path}: not a talking-face model file ({error.__class__.__name__})") from None
         if not isinstance(state, dict) or state.get("version") != BUNDLE_VERSION:
             raise ValueError(f"{path}: not a talking-face model file (version {BUNDLE_VERSION} expected)")
-        return cls.from_state(state)
+        try:
+            return cls.from_state(state)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None

@@ -23,7 +23,9 @@ import numpy as np
 import torch
 
 from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_hop
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.serving.animate import BATCH_FRAMES, FaceAnimator, GeneratedFrame, frame_count
+from talking_face.serving.blinks import SCHEDULE_SECONDS, EyeControls
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.training.conditioning import AUDIO_KEYS
 from talking_face.training.data import audio_conditioning
@@ -84,11 +86,20 @@ class StreamingAudio:
 
 class LiveAnimation:
     """One photo's face animated for speech arriving in pieces: `push(samples)` yields the frames the audio
-    so far allows, `finish()` the rest; frames come in order, from frame 0."""
+    so far allows, `finish()` the rest; frames come in order, from frame 0, at most `max_seconds` of them
+    (the blink schedule's length; up to SCHEDULE_SECONDS the blinks are those `animate` draws)."""
 
-    def __init__(self, model: TalkingFaceModel, source_crop: np.ndarray):
-        self.animator = FaceAnimator(model, source_crop)
+    def __init__(
+        self,
+        model: TalkingFaceModel,
+        source_crop: np.ndarray,
+        blink_rate: float = DEFAULT_BLINK_RATE,
+        blink_seed: int = 0,
+        max_seconds: float = SCHEDULE_SECONDS,
+    ):
         fps = float(model.features["fps"])
+        eyes = EyeControls.for_model(model, source_crop, math.ceil(max_seconds * fps) + 1, blink_rate, blink_seed)
+        self.animator = FaceAnimator(model, source_crop, eyes)
         self.audio = StreamingAudio(model.features["audio"], fps, model.audio_window, self.animator.device)
 
     def push(self, samples: np.ndarray) -> Iterator[GeneratedFrame]:

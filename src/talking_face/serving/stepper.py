@@ -1,7 +1,8 @@
 """The generator run one frame at a time, with everything that does not depend on earlier frames computed
 ahead: the image branches of the MAN blocks once per source photo (the photo never changes), and the audio
 branches and the MFCC seed for a whole chunk of frames in one batched call each (audio does not depend on
-what was generated). Only the motion path, which follows the previous generated frames, runs per frame.
+what was generated), and the eye branches once for the open-eye (all-zero) map that most frames have. Only
+the motion path, which follows the previous generated frames, and the eyes during a blink run per frame.
 
 The per-frame network is a copy of the generator that shares its parameters (nothing is duplicated) with
 those submodules swapped for stand-ins returning the precomputed rows, so it runs the model's own forward
@@ -35,6 +36,24 @@ class Once(nn.Module):
         return self.output
 
 
+class OnceWhenZero(nn.Module):
+    """Runs `module` per call, except while `input_is_zero` is set: the output for the all-zero input is then
+    computed once and reused (the caller checks the input once per frame instead of once per block)."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+        self.input_is_zero = False
+        self.zero_output = None
+
+    def forward(self, *args):
+        if not self.input_is_zero:
+            return self.module(*args)
+        if self.zero_output is None:
+            self.zero_output = self.module(*args)
+        return self.zero_output
+
+
 class Rows(nn.Module):
     """Returns row `index` (kept as a batch of one) of outputs computed ahead for a chunk of frames."""
 
@@ -65,6 +84,7 @@ class FrameStepper:
         self.seed = Rows(self.network.seed)
         self.network.seed = self.seed
         self.audio_rows: list[tuple[str, Rows]] = []
+        self.eye_branches: list[OnceWhenZero] = []
         for _, block in man_blocks(self.network):
             for name in block.sources:
                 if name in AUDIO_SOURCES:
@@ -73,6 +93,9 @@ class FrameStepper:
                     self.audio_rows.append((CONDITION_KEYS[name], rows))
                 elif name == "image":
                     block.branches[name] = Once(block.branches[name])
+                elif name == "eyes":
+                    block.branches[name] = OnceWhenZero(block.branches[name])
+                    self.eye_branches.append(block.branches[name])
 
     def set_audio(self, audio: dict[str, torch.Tensor]) -> None:
         """Computes the audio branches and the seed for a chunk: `audio` maps mel, pitch, energy, mfcc to
@@ -88,4 +111,7 @@ class FrameStepper:
         self.seed.index = index
         for _, rows in self.audio_rows:
             rows.index = index
+        eyes_open = bool(self.eye_branches) and not bool(conditioning["eyes"].any())
+        for branch in self.eye_branches:
+            branch.input_is_zero = eyes_open
         return self.network(conditioning)

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from talking_face.features.audio import video_hop
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.media.audio import read_audio
 from talking_face.media.errors import MediaError
 from talking_face.media.video import video_writer
@@ -126,11 +127,13 @@ def generate_video(
     feather: float = 0.12,
     silence_dbfs: float = SILENCE_DBFS,
     threads: int | None = None,
+    blink_rate: float = DEFAULT_BLINK_RATE,
 ) -> GeneratedVideo:
     """The photo's face animated for the whole speech, written to `out_path` as an mp4.
 
     With `paste_back` the frames are the whole photo with the generated face blended in; without it they
     are the model's face crops. `threads`: torch threads while generating (None: default_threads()).
+    `blink_rate`: blinks per second (0: none).
     Raises MediaError (one line naming the file) for an unreadable image or audio, an image without a
     face, and empty or silent audio, before anything is written.
     """
@@ -144,5 +147,6 @@ def generate_video(
     with torch_threads(threads or default_threads()), tqdm(
         total=n_frames, desc="generating", unit="frame", disable=not progress
     ) as bar:
-        path = write_talking_video(out_path, animate(model, photo.crop, audio), audio, sample_rate, fps, compose, bar)
+        frames = animate(model, photo.crop, audio, blink_rate)
+        path = write_talking_video(out_path, frames, audio, sample_rate, fps, compose, bar)
     return GeneratedVideo(path, n_frames, fps, len(audio) / sample_rate, width // 2 * 2, height // 2 * 2)

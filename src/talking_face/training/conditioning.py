@@ -34,7 +34,9 @@ def motion_for_generator(predicted: torch.Tensor, image_size: int) -> torch.Tens
 
 
 def generator_conditioning(batch: dict[str, torch.Tensor], motion: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {"source": batch["source"], "motion": motion, **{key: batch[key] for key in AUDIO_KEYS}}
+    """Every input the generator may read; `batch["eyes"]` is the eye closure map [B,1,S,S] (features.eyes)."""
+    frame_keys = ("eyes", *AUDIO_KEYS)
+    return {"source": batch["source"], "motion": motion, **{key: batch[key] for key in frame_keys}}
 
 
 def next_context(context: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:

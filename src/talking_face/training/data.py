@@ -2,8 +2,9 @@
 
 One item is a sequence of `rollout` consecutive frames t0..t0+L-1 of one clip: the source image, the
 `context` real frames before t0 (the source repeated before the clip starts), and per frame (leading
-dimension L) the target, windows of mel, pitch, energy and MFCC centred on it and the motion targets
-(heatmaps at t, flow from t-1 to t). GAN training generates the later frames of a sequence from the model's
+dimension L) the target, windows of mel, pitch, energy and MFCC centred on it, the motion targets
+(heatmaps at t, flow from t-1 to t) and the eye closure map (`features.eyes`: the frame's closure from its
+eye landmarks, placed on the source frame's eyes). GAN training generates the later frames of a sequence from the model's
 own earlier outputs, as generation does. Clips are read lazily and a few are cached per worker, so no large
 object is ever shipped to workers.
 """
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from talking_face.features.eyes import eye_aspect_ratio, eye_blobs, eye_closure, eye_closure_maps
 from talking_face.features.schema import N_LEVELS
 
 # Fixed scalings (not per-clip statistics) so that generation on any audio sees the training ranges:
@@ -24,7 +26,7 @@ from talking_face.features.schema import N_LEVELS
 MEL_DB_OFFSET, MEL_DB_SCALE = 30.0, 40.0
 MFCC_SCALE = 200.0
 
-FRAME_KEYS = ("target", "heatmaps", "flow", "mel", "pitch", "energy", "mfcc")  # the keys with a frame dimension
+FRAME_KEYS = ("target", "heatmaps", "flow", "eyes", "mel", "pitch", "energy", "mfcc")  # keys with a frame dimension
 
 
 def clip_length(path: str | Path) -> int:
@@ -36,6 +38,13 @@ def clip_length(path: str | Path) -> int:
 def load_clip(path: str | Path) -> dict[str, np.ndarray]:
     with np.load(path) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+def with_eye_controls(clip: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The clip with its eye closure per frame [T] and the source frame's eye blobs [S, S] added."""
+    landmarks = clip["landmarks"]
+    blobs = eye_blobs(landmarks[0], clip["frames"].shape[1])
+    return {**clip, "eye_closure": eye_closure(eye_aspect_ratio(landmarks)), "eye_blobs": blobs}
 
 
 def to_image_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -96,7 +105,7 @@ class FeatureFrameDataset(Dataset):
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]
-        clip = load_clip(path)
+        clip = with_eye_controls(load_clip(path))
         self._cache[path] = clip
         if len(self._cache) > self.cache_clips:
             self._cache.popitem(last=False)
@@ -111,6 +120,7 @@ class FeatureFrameDataset(Dataset):
             "target": to_image_tensor(clip["frames"][t]),
             "heatmaps": torch.from_numpy(clip["heatmaps"][t]).float() / 255.0,
             "flow": torch.from_numpy(flow_to_t.astype(np.float32)),
+            "eyes": torch.from_numpy(eye_closure_maps(clip["eye_blobs"], clip["eye_closure"][t : t + 1])[0]),
             **audio_conditioning(clip, t, self.audio_window),
         }
 

@@ -14,6 +14,7 @@ import os
 import pandas as pd
 import torch
 
+from talking_face.checks import DataCheckError
 from talking_face.features.schema import file_identity
 from talking_face.models import model_config
 from talking_face.serving.bundle import TalkingFaceModel
@@ -26,10 +27,21 @@ from talking_face.training.pretrain import pretrain_loop
 from talking_face.training.tracking import current_run
 
 
+# Why clips are missing from training: the features step's rejections (its catalog entry).
+FEATURE_REJECTIONS_REPORT = "feature_rejected_clips"
+
+
+class TooFewTrainingClips(DataCheckError, ValueError):
+    """The accepted training clips cannot fill a batch: stops before Ray starts."""
+
+    def __init__(self, message: str):
+        super().__init__("training clips", message, FEATURE_REJECTIONS_REPORT)
+
+
 def loop_config(params: dict, model: dict, paths: list[str], image_size: int, seed: int, ray_params: dict) -> dict:
     """The per-worker configuration: step settings, the model preset/variant, and the feature files."""
     if not paths:
-        raise ValueError("no training clips: the features step accepted no clip of the train split")
+        raise TooFewTrainingClips("no training clips: the features step accepted no clip of the train split")
     rollout, workers = int(params.get("rollout_frames", 1)), int(ray_params.get("num_workers", 1))
     check_sequences(paths, rollout, int(params["batch_size"]), workers)
     overrides = {**(model.get("overrides") or {}), "image_size": image_size}
@@ -52,7 +64,7 @@ def check_sequences(paths: list[str], rollout: int, batch_size: int, workers: in
     lengths = [clip_length(path) for path in paths]
     sequences = sum(max(0, length - rollout + 1) for length in lengths)
     if sequences < batch_size * workers:
-        raise ValueError(
+        raise TooFewTrainingClips(
             f"{len(paths)} training clips of {min(lengths)}-{max(lengths)} frames give {sequences} sequences of "
             f"{rollout} frames, fewer than a batch of {batch_size} for each of {workers} worker(s): add clips or "
             "lower batch_size / rollout_frames"
@@ -65,6 +77,9 @@ RESUMABLE_KEYS = ("steps", "log_every", "image_every", "checkpoint_every", "mlfl
 
 def run_name(prefix: str, config: dict) -> str:
     identity = {key: value for key, value in config.items() if key not in RESUMABLE_KEYS}
+    # The networks as this code builds them: a code change to them (e.g. a new MAN source) starts afresh
+    # instead of resuming a checkpoint whose weights no longer fit.
+    identity["networks"] = model_config(config["preset"], config.get("variant"), config.get("overrides")).to_dict()
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     for path in config["feature_paths"]:
         # The hashes stored in each feature file name its content; file times change with every checkout.

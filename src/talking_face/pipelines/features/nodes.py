@@ -7,6 +7,7 @@ from functools import partial
 
 import pandas as pd
 
+from talking_face.checks import DataCheckError
 from talking_face.features.batch import collect_records, extract_in_parallel, lazy_partitions, plan_jobs
 from talking_face.features.extract import feature_params_hash, resolve_params
 from talking_face.features.panel import feature_panel
@@ -52,6 +53,16 @@ def validate_features(
     report.update(accepted=len(summary), rejected=len(rejected))
     logger.info("features: %d clips accepted, %d rejected", len(summary), len(rejected))
     return summary, rejected, report
+
+
+def check_features_outcome(feature_summary: pd.DataFrame, feature_rejected_clips: pd.DataFrame) -> None:
+    """Stops the run (DataCheckError naming the rejections report) once the reports are saved, when no clip
+    passed extraction and the feature suite."""
+    if not len(feature_summary):
+        raise DataCheckError(
+            "features", f"no clip passed feature extraction and validation ({len(feature_rejected_clips)} rejected)",
+            "feature_rejected_clips",
+        )
 
 
 def render_feature_panels(feature_summary: pd.DataFrame, feature_clips: dict, params: dict) -> dict:

@@ -1,8 +1,13 @@
-"""extract (Ray, incremental) -> validate the summary (Great Expectations) -> PNG panels."""
+"""extract (Ray, incremental) -> validate the summary (Great Expectations) -> stop if nothing passed -> PNG panels."""
 
 from kedro.pipeline import Pipeline, node
 
-from talking_face.pipelines.features.nodes import extract_features, render_feature_panels, validate_features
+from talking_face.pipelines.features.nodes import (
+    check_features_outcome,
+    extract_features,
+    render_feature_panels,
+    validate_features,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -19,6 +24,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["manifest", "feature_status", "feature_index", "params:features"],
                 ["feature_summary", "feature_rejected_clips", "feature_validation_report"],
                 name="validate_features",
+            ),
+            node(
+                check_features_outcome,
+                ["feature_summary", "feature_rejected_clips"],
+                None,
+                name="check_features_outcome",
             ),
             node(
                 render_feature_panels,

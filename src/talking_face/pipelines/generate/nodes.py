@@ -25,5 +25,6 @@ def generate_videos(requests: pd.DataFrame, talking_face_model: dict, params: di
         paste_back=bool(params["paste_back"]),
         feather=float(params["feather"]),
         silence_dbfs=float(params["silence_dbfs"]),
+        blink_rate=float(params["blink_rate"]),
     )
     return pd.DataFrame(report, columns=list(REPORT_COLUMNS))

@@ -6,9 +6,10 @@ import logging
 
 import pandas as pd
 
-from talking_face.ingest.discover import discover_clips
+from talking_face.ingest.people import assign_people
 from talking_face.ingest.probe import probe_clips
 from talking_face.ingest.records import MANIFEST_COLUMNS, check_outcome, rejections_frame
+from talking_face.ingest.sources import discover_sources, raw_sources
 from talking_face.ingest.split import assign_splits
 from talking_face.validation.expectations import validate_manifest
 
@@ -16,8 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 def discover_and_probe(params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Finds the clips under params['raw_dir'] and probes them; returns (probed rows, rejections so far)."""
-    candidates, not_clips = discover_clips(params["raw_dir"], params.get("speaker_map"))
+    """Finds the clips of every raw folder (ingest.sources) and probes them; returns (probed rows, rejections so far)."""
+    candidates, not_clips = discover_sources(raw_sources(params))
     probed, unreadable = probe_clips(candidates)
     return probed, rejections_frame(not_clips, unreadable)
 
@@ -41,10 +42,15 @@ def check_ingest_outcome(accepted: pd.DataFrame, rejected: pd.DataFrame, report:
     return accepted
 
 
-def split_clips(accepted: pd.DataFrame, params: dict) -> pd.DataFrame:
-    """The manifest: accepted clips with their speaker-level split, in the contract's columns."""
+def split_clips(accepted: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, dict]:
+    """The manifest (accepted clips with their person and person-level split, in the contract's columns) and
+    the same-person report (speaker pairs matched by face, and the people of each split)."""
+    with_people, matches = assign_people(accepted, params.get("same_person_distance"))
     manifest = assign_splits(
-        accepted, params["test_unseen_speaker_fraction"], params["test_seen_clip_fraction"], params["seed"]
+        with_people, params["test_unseen_speaker_fraction"], params["test_seen_clip_fraction"], params["seed"],
+        params.get("test_speakers"), params.get("test_corpora"),
     )
     logger.info("ingest split: %s", manifest["split"].value_counts().to_dict())
-    return manifest[MANIFEST_COLUMNS]
+    people = {split: sorted(set(rows["speaker"])) for split, rows in manifest.groupby("split")}
+    report = {"same_person_distance": params.get("same_person_distance"), "matches": matches, "speakers": people}
+    return manifest[MANIFEST_COLUMNS], report

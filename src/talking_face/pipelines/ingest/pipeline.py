@@ -26,6 +26,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "accepted_clips",
                 name="check_ingest_outcome",
             ),
-            node(split_clips, ["accepted_clips", "params:ingest"], "manifest", name="split_clips"),
+            node(split_clips, ["accepted_clips", "params:ingest"], ["manifest", "split_report"], name="split_clips"),
         ]
     )

@@ -3,7 +3,8 @@ the Python client).
 
 Protocol (JSON text messages, binary audio and frames):
 
-  client -> {"sample_rate": 48000, "channels": 1, "format": "jpeg", "paste_back": true}   (only sample_rate required)
+  client -> {"sample_rate": 48000, "channels": 1, "format": "jpeg", "paste_back": true, "blink_rate": 0.3}
+            (only sample_rate is required; blink_rate: blinks per second, 0 for none, default generate's)
   client -> the photo file's bytes (binary)
   server -> {"type": "ready", "fps": 25, "lookahead_ms": 200, "width": W, "height": H, "session": id}
   client -> audio chunks (binary, 16-bit little-endian PCM at sample_rate, interleaved if 2 channels), any length
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from talking_face.features.eyes import DEFAULT_BLINK_RATE
+
 FRAME_HEADER = struct.Struct(">Id")  # frame index, timestamp (s)
 FORMATS = {"jpeg": ".jpg", "png": ".png"}
 JPEG_QUALITY = 90
@@ -47,6 +50,7 @@ class StreamOptions:
     channels: int = 1
     format: str = "jpeg"
     paste_back: bool = True
+    blink_rate: float = DEFAULT_BLINK_RATE
 
     @classmethod
     def parse(cls, text: str | None) -> StreamOptions:
@@ -56,7 +60,7 @@ class StreamOptions:
             values = None
         if not isinstance(values, dict):
             raise SessionError(UNSUPPORTED, "the first message must be JSON options, e.g. {\"sample_rate\": 16000}")
-        unknown = set(values) - {"sample_rate", "channels", "format", "paste_back"}
+        unknown = set(values) - {"sample_rate", "channels", "format", "paste_back", "blink_rate"}
         if unknown:
             raise SessionError(UNSUPPORTED, f"unknown option(s): {', '.join(sorted(unknown))}")
         rate, channels = values.get("sample_rate"), values.get("channels", 1)
@@ -66,7 +70,11 @@ class StreamOptions:
             raise SessionError(UNSUPPORTED, f"format must be one of {', '.join(FORMATS)}")
         if not isinstance(channels, int) or isinstance(channels, bool):
             raise SessionError(UNSUPPORTED, "channels must be 1 or 2")
-        return cls(rate, channels, values.get("format", "jpeg"), bool(values.get("paste_back", True)))
+        blink_rate = values.get("blink_rate", DEFAULT_BLINK_RATE)
+        if not isinstance(blink_rate, (int, float)) or isinstance(blink_rate, bool) or not 0 <= blink_rate <= 5:
+            raise SessionError(UNSUPPORTED, "blink_rate must be blinks per second, from 0 to 5")
+        paste_back = bool(values.get("paste_back", True))
+        return cls(rate, channels, values.get("format", "jpeg"), paste_back, float(blink_rate))
 
 
 def encode_frame(image: np.ndarray, suffix: str) -> bytes:
