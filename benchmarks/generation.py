@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/generation.py [--configs cpu:64 cpu:256 paper:256] [--threads 1 2]
         [--seconds 4] [--device cpu|cuda] [--bf16] [--model bundle.pt] [--end-to-end] [--json out.json]
 
-For each network (preset:image_size, randomly initialised: speed does not depend on the weights, or a
-trained `--model` bundle) and torch thread count: `serving.animate` over speech of `--seconds` (fewer at
+For each network (preset:image_size, randomly initialised: speed does not depend on the weights, but for
+a composite head's motion field, given non-zero weights so that paste-back warps the photo; or a trained
+`--model` bundle) and torch thread count: `serving.animate` over speech of `--seconds` (fewer at
 256x256 on CPU, where a frame takes long), after a warm-up. "model" rows time frames coming out of the
 generator; the "end to end" row (`--end-to-end`, first config) times `serving.video.generate_video` on a
 512x512 photo: audio decode, face detection, generation, paste-back and H.264 encoding.
@@ -45,7 +46,11 @@ def build(config: str, bundle: Path | None) -> TalkingFaceModel:
         return TalkingFaceModel.load(bundle)
     preset, size = config.split(":")
     network = model_config(preset, overrides={"image_size": int(size)})
-    return TalkingFaceModel.build(network, resolve_params({"crop_size": int(size)})).eval()
+    model = TalkingFaceModel.build(network, resolve_params({"crop_size": int(size)})).eval()
+    if network.generator.output == "composite":
+        # A fresh motion head is all zeros and paste-back skips the warp then: time it as a trained one runs.
+        torch.nn.init.normal_(model.generator.composite_head.to_motion.weight, std=0.05)
+    return model
 
 
 def time_frames(model: TalkingFaceModel, audio: np.ndarray, warmup: int, autocast) -> dict:

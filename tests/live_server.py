@@ -3,7 +3,6 @@ inputs its clients send (an encoded photo, speech as 16-bit PCM)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ import uvicorn
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.server import ServerSettings, uvicorn_config
 from tests.generation_inputs import untrained_bundle
+from tests.processes import free_port
 
 
 def small_model(folder: Path) -> TalkingFaceModel:
@@ -25,12 +25,6 @@ def small_model(folder: Path) -> TalkingFaceModel:
     torch.manual_seed(0)
     torch.nn.init.normal_(model.predictor.head.weight, std=0.05)
     return model
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

@@ -148,3 +148,11 @@ def test_a_model_file_without_the_eyes_source_still_loads_and_generates_without_
     state["config"]["generator"]["man"]["enabled"] = SOURCES  # claims an eyes source it has no weights for
     with pytest.raises(ValueError, match=r"bad\.pt: the generator's weights do not fit .*branches\.eyes"):
         TalkingFaceModel.load(torch_save(state, tmp_path / "bad.pt"))
+
+
+def test_a_longer_blink_schedule_begins_with_the_shorter_one():
+    """Live streams do not know their length: their blinks must be the file's blinks for the same seed."""
+    long = blink_schedule(25 * 120, 25.0, 0.4, seed=3)
+    for n_frames in (75, 251, 1000):
+        assert np.array_equal(blink_schedule(n_frames, 25.0, 0.4, seed=3), long[:n_frames])
+    assert long.any()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from talking_face.evaluation.summary import summarise
 from talking_face.media.video import probe
 from talking_face.serving.animate import animate
 from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.serving.photo import PasteBack, whole_photo
 from talking_face.versioning import data_version
 from tests.project import make_project, run_pipeline
 from tests.tiny_models import make_feature_clips, tiny_bundle
@@ -108,8 +110,12 @@ def test_evaluation_generates_exactly_what_animate_gives_users(project):
     model = TalkingFaceModel.from_state(tiny_bundle(0))
     result = evaluate_model(model, clips, {"splits": ["test_unseen"]}, n_examples=1)
     real, audio, _ = load_clip_media(path)
-    direct = np.stack([frame.image for frame in animate(model, real[0], audio)])
-    assert np.array_equal(result.examples["spk00_clip01"].generated, direct)
+    # The users' path: animate (blinks seeded by the clip id), then the paste-back composing each frame into
+    # the photo (here the real crop).
+    paste_back = PasteBack(whole_photo(real[0], model.image_size))
+    frames = animate(model, real[0], audio, blink_seed=zlib.crc32(b"spk00_clip01"))
+    users = np.stack([paste_back(frame) for frame in frames])
+    assert np.array_equal(result.examples["spk00_clip01"].generated, users)
     assert result.per_clip.set_index("system").loc["model", "ssim"] == pytest.approx(
         summarise(result.per_clip, ["test_unseen"])["test_unseen.model.ssim"]
     )

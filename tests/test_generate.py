@@ -22,6 +22,7 @@ from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.media.audio import probe_audio, read_audio
 from talking_face.media.errors import MediaError
 from talking_face.media.video import probe, read_frames
+from talking_face.serving.animate import GeneratedFrame
 from talking_face.serving.photo import PasteBack, face_photo, find_face, read_image
 from talking_face.serving.video import read_speech
 from tests.generation_inputs import AUDIO_FORMATS, photo, speech, untrained_bundle, write_audio, write_image
@@ -123,10 +124,59 @@ def test_crop_is_centred_on_the_face_like_the_training_crops():
     assert (x1 - x0) == pytest.approx(1 / (1 + 2 * margin), rel=0.2)
 
 
-def test_pasting_the_crop_back_restores_the_photo():
+def generated(painted: np.ndarray, mask: np.ndarray | float = 1.0, motion: np.ndarray | None = None) -> GeneratedFrame:
+    """A generated frame with the given painted pixels, mask (1: the direct head) and motion (crop pixels)."""
+    side = painted.shape[0]
+    mask = np.broadcast_to(np.float32(mask), (side, side)).astype(np.float32)
+    motion = np.zeros((side, side, 2), np.float32) if motion is None else motion.astype(np.float32)
+    return GeneratedFrame(painted, np.zeros((side, side), np.float32), mask, motion, painted)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    error = np.mean((a.astype(float) - b.astype(float)) ** 2)
+    return math.inf if error == 0 else 10 * math.log10(255**2 / error)
+
+
+def test_full_resolution_paste_back_keeps_the_photo_outside_the_mask():
+    image = photo(512)
+    face = face_photo(image, 64, 0.3)
+    # A soft mask on the mouth; noise as the painted pixels, so any leak outside the mask shows.
+    mask = np.zeros((64, 64), np.float32)
+    cv2.ellipse(mask, (32, 47), (11, 6), 0, 0, 360, 1.0, thickness=-1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 1.5)
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    pasted = PasteBack(face)(generated(noise, mask))
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    side, scale = x1 - x0, (x1 - x0) / 64
+    on = np.zeros(image.shape[:2], np.uint8)
+    on[y0:y1, x0:x1] = cv2.resize(mask, (side, side)) > 0.01
+    dilated = cv2.dilate(on, np.ones((2 * int(3 * scale) + 1,) * 2, np.uint8)).astype(bool)
+    assert psnr(pasted[~dilated], image[~dilated]) > 40
+    assert dilated.mean() < 0.1  # the mask's region is a small part of the photo
+    inside = cv2.resize(mask, (side, side)) > 0.9
+    assert np.abs(pasted[y0:y1, x0:x1][inside].astype(float) - image[y0:y1, x0:x1][inside]).mean() > 30  # painted
+
+
+def test_full_resolution_paste_back_warps_the_photo_at_its_resolution():
+    image = photo(512)
+    face = face_photo(image, 64, 0.3)
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    side = x1 - x0
+    motion = np.zeros((64, 64, 2), np.float32)
+    motion[..., 0] = 4 * 64 / side  # 4 photo pixels to the right, in crop pixels
+    pasted = PasteBack(face)(generated(face.crop, 0.0, motion))
+    # Near the face's centre the output is the sharp photo shifted by 4 pixels, not the 64-pixel crop.
+    rows, cols = slice(y0 + side * 4 // 10, y1 - side * 4 // 10), slice(x0 + side * 4 // 10, x1 - side * 4 // 10)
+    shifted = image[rows, cols.start + 4 : cols.stop + 4]
+    assert np.abs(pasted[rows, cols].astype(int) - shifted).max() <= 1
+    assert np.abs(pasted[rows, cols].astype(int) - image[rows, cols]).mean() > 2
+    assert np.array_equal(pasted[: max(y0, 0)], image[: max(y0, 0)])  # outside the box nothing moves
+
+
+def test_pasting_the_direct_heads_crop_back_restores_the_photo():
     image = photo(320)
     face = face_photo(image, 96, 0.3)
-    pasted = PasteBack(face)(face.crop)
+    pasted = PasteBack(face)(generated(face.crop))
     assert pasted.shape == image.shape and pasted.dtype == np.uint8
     x0, y0, x1, y1 = (int(v) for v in face.box)
     outside = np.ones(image.shape[:2], bool)
@@ -135,7 +185,7 @@ def test_pasting_the_crop_back_restores_the_photo():
     inside = pasted[max(y0, 0) : y1, max(x0, 0) : x1].astype(float) - image[max(y0, 0) : y1, max(x0, 0) : x1]
     assert np.abs(inside).mean() < 6  # only the 96-pixel resampling blur differs
     # A grey crop lands on the face's centre and fades out before the crop box's corners.
-    grey = PasteBack(face)(np.full_like(face.crop, 128))
+    grey = PasteBack(face)(generated(np.full_like(face.crop, 128)))
     centre = grey[(y0 + y1) // 2, (x0 + x1) // 2].astype(int)
     assert np.abs(centre - 128).max() <= 2
     corner = (min(max(y0 + 2, 0), 319), min(max(x0 + 2, 0), 319))
@@ -146,7 +196,7 @@ def test_a_face_at_the_photo_edge_is_cropped_and_pasted_back():
     image = np.ascontiguousarray(photo(320)[:, 70:])  # the crop box now reaches past the left edge
     face = face_photo(image, 64, 0.3)
     assert face.box[0] < 0
-    assert PasteBack(face)(face.crop).shape == image.shape
+    assert PasteBack(face)(generated(face.crop)).shape == image.shape
 
 
 def test_the_largest_of_several_faces_is_used_with_a_warning(caplog):

@@ -1,4 +1,5 @@
-"""The MAN networks and losses: shapes, rho, gradients, ablation variants, predictors, warp, perceptual loss."""
+"""The MAN networks and losses: shapes, rho, gradients, ablation variants, output heads, predictors, warp,
+perceptual loss."""
 
 import logging
 
@@ -19,6 +20,7 @@ from talking_face.models import (
 )
 from talking_face.models import losses
 from talking_face.models.cam import CAMLayer
+from talking_face.models.generator import composite
 from talking_face.models.man import EfficientChannelAttention, PartialConv2d, TemporalBranch, man_blocks
 
 torch.set_num_threads(2)
@@ -249,6 +251,83 @@ def test_predictors_learn_from_mse():
         loss.backward()
         optimizer.step()
     assert loss.item() < first
+
+
+def test_composite_head_starts_as_the_photo_with_a_mask_in_unit_range():
+    torch.manual_seed(0)
+    config = small()
+    assert config.generator.output == "composite"
+    generator = MANGenerator(config.generator)
+    cond = conditioning(config.generator, batch=2)
+    with torch.no_grad():
+        out = generator(cond)
+    assert out.mask.shape == (2, 1, 32, 32) and out.motion.shape == (2, 2, 32, 32)
+    assert out.painted.shape == (2, 3, 32, 32)
+    assert out.mask.min() >= 0 and out.mask.max() <= 1 and out.mask.mean() < 0.05  # starts mostly off
+    assert torch.equal(out.motion, torch.zeros_like(out.motion))  # a zero motion field at the start
+    assert (out.image - cond["source"]).abs().max() < 0.1  # the start is the photo
+
+
+def test_composite_equals_the_warped_source_where_the_mask_is_zero():
+    torch.manual_seed(0)
+    config = small()
+    generator = MANGenerator(config.generator)
+    head = generator.composite_head
+    with torch.no_grad():
+        torch.nn.init.normal_(head.to_motion.weight, std=0.5)  # a trained-like, non-zero motion field
+        torch.nn.init.normal_(head.to_mask.weight, std=0.5)
+        cond = conditioning(config.generator, batch=2)
+        out = generator(cond)
+        assert 0 <= out.mask.min() and out.mask.max() <= 1 and out.mask.std() > 0.01
+        limit = config.generator.motion_limit * 32
+        assert 0.5 < out.motion.abs().max() <= limit  # the motion moves pixels, within its tanh bound
+        head.to_mask.bias.fill_(-100.0)  # the mask off everywhere (sigmoid underflows to 0)
+        off = generator(cond)
+    assert torch.equal(off.mask, torch.zeros_like(off.mask))
+    assert torch.allclose(off.image, warp(cond["source"], off.motion), atol=1e-6)
+    assert (off.image - cond["source"]).abs().max() > 0.1  # the warp did move the source
+    # Where the mask is on, the painted pixels show; where it is off, the warped source.
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 20:, 8:24] = 1.0
+    mixed = composite(out.painted, mask, cond["source"], out.motion)
+    assert torch.equal(mixed[..., 20:, 8:24], out.painted[..., 20:, 8:24])
+    assert torch.allclose(mixed[..., :20, :], warp(cond["source"], out.motion)[..., :20, :], atol=1e-6)
+
+
+def test_a_zero_motion_field_leaves_the_source_unchanged():
+    torch.manual_seed(0)
+    config = small()
+    generator = MANGenerator(config.generator)
+    with torch.no_grad():
+        generator.composite_head.to_mask.bias.fill_(-100.0)
+        cond = conditioning(config.generator, batch=2)
+        out = generator(cond)
+    assert torch.equal(out.motion, torch.zeros_like(out.motion))
+    assert torch.equal(warp(cond["source"], out.motion), cond["source"])  # bit for bit
+    assert torch.allclose(out.image, cond["source"], atol=1e-6)  # the mask's 1e-44 of painted pixels aside
+
+
+def test_direct_head_paints_every_pixel_and_is_chosen_by_model_output():
+    config = model_config("cpu", overrides={"image_size": 32, "output": "direct", "generator": {"base_channels": 8}})
+    assert config.generator.output == "direct"
+    generator = MANGenerator(config.generator)
+    assert not hasattr(generator, "composite_head")
+    with torch.no_grad():
+        out = generator(conditioning(config.generator, batch=1))
+    assert torch.equal(out.image, out.painted) and torch.equal(out.mask, torch.ones_like(out.mask))
+    assert torch.equal(out.motion, torch.zeros_like(out.motion))
+    with pytest.raises(ValueError, match="output"):
+        model_config("cpu", overrides={"output": "blend"})
+
+
+def test_mask_losses_prefer_a_small_smooth_mask():
+    small_blob, big_blob = torch.zeros(1, 1, 16, 16), torch.zeros(1, 1, 16, 16)
+    small_blob[..., 10:14, 5:11] = 1.0
+    big_blob[..., 4:14, 2:14] = 1.0
+    assert losses.mask_sparsity_loss(small_blob) < losses.mask_sparsity_loss(big_blob)
+    speckle = (torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.1).float()
+    assert losses.mask_smoothness_loss(small_blob) < losses.mask_smoothness_loss(speckle) / 3
+    assert losses.mask_smoothness_loss(torch.full((1, 1, 16, 16), 0.3)) == 0
 
 
 def test_warp_zero_flow_is_identity_and_constant_flow_shifts():

@@ -24,7 +24,7 @@ from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.media.audio import read_audio
 from talking_face.models import model_config
 from talking_face.serving import animate as animate_module
-from talking_face.serving.animate import GeneratedFrame, animate, audio_chunks, frame_count, to_uint8
+from talking_face.serving.animate import GeneratedFrame, animate, audio_chunks, frame_count, generated_frame
 from talking_face.serving.blinks import EyeControls
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.photo import face_photo
@@ -45,6 +45,7 @@ def model(bundle) -> TalkingFaceModel:
     model = TalkingFaceModel.load(bundle)
     torch.manual_seed(0)
     torch.nn.init.normal_(model.predictor.head.weight, std=0.05)  # the fresh flow head is all zeros: give it motion
+    torch.nn.init.normal_(model.generator.composite_head.to_motion.weight, std=0.05)  # and the composite's motion
     return model
 
 
@@ -66,7 +67,7 @@ def plain_frames(
         motion = model.predictor(torch.cat(list(previous), 1), batch["mel"])
         output = model.generator(generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
         previous.append(output.image)
-        frames.append(GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].numpy()))
+        frames.append(generated_frame(output))
     return frames
 
 
@@ -75,7 +76,9 @@ def assert_same_frames(expected: list[GeneratedFrame], actual: list[GeneratedFra
     for want, got in zip(expected, actual):
         # Batched calls round differently in the last float bits: a pixel may land one level off.
         assert np.abs(want.image.astype(int) - got.image.astype(int)).max() <= 1
-        np.testing.assert_allclose(got.attention, want.attention, rtol=1e-4, atol=1e-4)
+        assert np.abs(want.painted.astype(int) - got.painted.astype(int)).max() <= 1
+        for name in ("attention", "mask", "motion"):
+            np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-4, atol=1e-4)
 
 
 def test_fast_generation_matches_the_plain_generator(model, monkeypatch):

@@ -29,6 +29,7 @@ from talking_face.features.eyes import eye_aspect_ratio
 from talking_face.features.schema import IDENTITY_KEYS, file_identity
 from talking_face.serving.animate import animate, frame_count
 from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.serving.photo import PasteBack, whole_photo
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +84,17 @@ def select_clips(
     return chosen
 
 
+# How generated frames reach the metrics; metrics scored otherwise (the crop resized) are not comparable.
+FRAMES_SCORED = "pasted back into the real first frame at its resolution"
+
+
 def evaluation_version(clips: list[dict], params: dict) -> str:
     """A short hash of what a set of metrics was measured on: the clips (ids, splits, feature content) and
     the metric parameters. Metrics with the same evaluation version are comparable."""
     identity = [{key: clip.get(key, "") for key in ("clip_id", "split", *IDENTITY_KEYS)} for clip in clips]
     metric_params = {**DEFAULT_PARAMS, **(params.get("metrics") or {})}
-    text = json.dumps({"clips": identity, "metrics": metric_params}, sort_keys=True, default=str)
+    measured = {"clips": identity, "metrics": metric_params, "frames": FRAMES_SCORED}
+    text = json.dumps(measured, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -105,13 +111,14 @@ def load_clip_media(path: str) -> tuple[np.ndarray, np.ndarray, float]:
 def generate_clip(
     model: TalkingFaceModel, source: np.ndarray, audio: np.ndarray, sample_rate: int, fps: float, label: str = ""
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The whole clip generated from `source` (uint8 [S, S, 3]) and `audio` through `animate`, the users'
-    generation path: frames uint8 [T, S, S, 3] and CAM attention float16 [T, S, S]. Blinks come at the
-    users' default rate, drawn from a seed of `label`, so clips do not all blink at the same moments.
+    """The whole clip generated from `source` (uint8 [S, S, 3]) and `audio` through `animate` and the
+    paste-back at the source's resolution, the users' generation path: frames uint8 [T, S, S, 3] and CAM
+    attention float16 [T, S, S]. Blinks come at the users' default rate, drawn from a seed of `label`, so
+    clips do not all blink at the same moments.
 
-    A model trained at another crop size gets the source resized to its size and its frames resized back,
-    so that models of different sizes are scored on the same real frames; audio at another rate is
-    resampled to the model's.
+    A model trained at another crop size gets the source resized to its size and its frames composed into
+    the source at the source's size (`serving.photo.PasteBack`, the crop as the photo), so that models of
+    different sizes are scored on the same real frames; audio at another rate is resampled to the model's.
     """
     model_fps = float(model.features["fps"])
     if abs(model_fps - fps) > 1e-6:
@@ -120,12 +127,13 @@ def generate_clip(
     if model_rate != sample_rate:
         audio = librosa.resample(audio, orig_sr=sample_rate, target_sr=model_rate)
     size = source.shape[0]
-    model_source = _resized(source, model.image_size)
+    photo = whole_photo(source, model.image_size)
+    paste_back = PasteBack(photo)
     images, attention = [], []
     total = frame_count(len(audio), model_rate, model_fps)
-    frames = animate(model, model_source, audio, blink_seed=zlib.crc32(label.encode()))
+    frames = animate(model, photo.crop, audio, blink_seed=zlib.crc32(label.encode()))
     for frame in tqdm(frames, total=total, desc=f"generate {label}".strip(), unit="frame", leave=False):
-        images.append(_resized(frame.image, size))
+        images.append(paste_back(frame))
         attention.append(_resized(np.clip(frame.attention, 0.0, 1.0), size))
     return np.stack(images), np.stack(attention).astype(np.float16)
 

@@ -98,6 +98,7 @@ def blink_closure(n_frames: int, fps: float, onsets: np.ndarray, rng: np.random.
 
 def blink_schedule(n_frames: int, fps: float, rate: float, seed: int = 0, depth: float = BLINK_DEPTH) -> np.ndarray:
     """Closure per frame, float32 [T], of blinks drawn at `rate` per second (0: none); the same seed gives
-    the same blinks."""
-    rng = np.random.default_rng(seed)
-    return depth * blink_closure(n_frames, fps, blink_onsets(n_frames / fps, rate, rng), rng)
+    the same blinks, and a longer schedule begins with a shorter one (onsets and durations come from two
+    streams), so a live stream of unknown length blinks as the same clip generated from a file."""
+    onset_rng, duration_rng = (np.random.default_rng([seed, stream]) for stream in (0, 1))
+    return depth * blink_closure(n_frames, fps, blink_onsets(n_frames / fps, rate, onset_rng), duration_rng)

@@ -7,7 +7,8 @@
 
 `overrides` is a nested dict shaped like `ModelConfig` (Kedro parameters can be passed straight in); the
 top-level shorthands `image_size` and `audio_window` set every network that has that field, so the
-generator and the predictors cannot disagree about the window of audio frames they were built for.
+generator and the predictors cannot disagree about the window of audio frames they were built for, and
+`output` sets the generator's head (`model.output`: "composite" or the paper's "direct").
 
 Sources of the MAN block (paper eq. 1-2) and the conditioning keys the data loader provides for them:
 image -> "source" [B,3,S,S], motion -> "motion" [B,2|15,S,S], eyes -> "eyes" [B,1,S,S] (the eye closure
@@ -33,6 +34,7 @@ CONDITION_KEYS = {
 VIDEO_BRANCHES = ("conv2d", "partial_conv2d", "conv2d_eca")
 AUDIO_BRANCHES = ("conv1d", "lstm")
 MOTION_CHANNELS = {"flow": 2, "heatmaps": N_HEATMAPS}
+OUTPUTS = ("composite", "direct")
 AUDIO_FEATURES = {"mel": N_MEL, "pitch": N_LEVELS, "energy": N_LEVELS}
 
 
@@ -80,11 +82,17 @@ class GeneratorConfig:
     n_mfcc: int = N_MFCC
     audio_window: int = 5  # K frames of MFCC entering the first layers
     man: MANConfig = field(default_factory=MANConfig)
+    # composite: mask * painted + (1 - mask) * the source warped by a predicted motion field; direct: the
+    # paper's head, every pixel painted.
+    output: str = "composite"
+    motion_limit: float = 0.1  # largest shift of the composite head's motion field, as a fraction of the side
 
     def __post_init__(self) -> None:
         self.channel_multipliers = tuple(self.channel_multipliers)
         if isinstance(self.man, dict):
             self.man = MANConfig(**self.man)
+        if self.output not in OUTPUTS:
+            raise ValueError(f"generator.output must be one of {OUTPUTS}, got {self.output!r}")
         ratio = self.image_size // self.seed_size
         n_up = ratio.bit_length() - 1
         if self.image_size % self.seed_size or ratio != 2**n_up or n_up > len(self.channel_multipliers) - 1:
@@ -202,8 +210,10 @@ def model_config(preset: str = "cpu", variant: str | None = None, overrides: dic
     values = _merge(values, overrides or {})
     image_size = values.pop("image_size", None)
     audio_window = values.pop("audio_window", None)
-    if image_size is not None:
-        values.setdefault("generator", {})["image_size"] = image_size
+    output = values.pop("output", None)
+    for name, value in (("image_size", image_size), ("output", output)):
+        if value is not None:
+            values.setdefault("generator", {})[name] = value
     if audio_window is not None:
         for net in ("generator", "keypoint", "flow"):
             values.setdefault(net, {})["audio_window"] = audio_window

@@ -1,8 +1,16 @@
-"""The MAN generator: MFCC seed -> 8 MAN ResNet blocks with upsampling -> CAM layer -> tanh RGB.
+"""The MAN generator: MFCC seed -> 8 MAN ResNet blocks with upsampling -> CAM layer -> output head.
 
     generator = MANGenerator(GeneratorConfig())          # or a plain dict, or model_config("cpu").generator
     out = generator(conditioning)
     out.image [B,3,S,S] in [-1,1], out.cam_logit [B,2], out.attention [B,1,S,S]
+    out.mask [B,1,S,S] in [0,1], out.motion [B,2,S,S] (pixels), out.painted [B,3,S,S] in [-1,1]
+
+Output heads (config.output). "composite" (the default): besides the painted RGB, the last features give a
+soft mask and a dense motion field, and the frame is mask * painted + (1 - mask) * warp(source, motion), so
+where nothing moves the frame is the photo itself and the network only paints what the photo lacks (inside
+the mouth, eyelids), as vid2vid's occlusion-masked warping and GANimation's attention mask. The mask starts
+almost off and the motion at exactly zero: an untrained generator returns (nearly) the source. "direct": the
+paper's head, the frame is the painted RGB (mask all ones, motion zero).
 
 `conditioning` (one sample per row, S = config.image_size, K = config.audio_window):
     "source"  [B,3,S,S]    the identity photo in [-1,1]
@@ -22,6 +30,7 @@ the output conv, with its attention map at full resolution.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import torch
@@ -31,12 +40,43 @@ from torch import nn
 from talking_face.models.cam import CAMLayer
 from talking_face.models.config import CONDITION_KEYS, GeneratorConfig, as_config
 from talking_face.models.man import MANResBlock
+from talking_face.models.predictors import warp
+
+
+MASK_START = 0.02  # the composite mask's value everywhere at initialisation: the frame starts as the photo
 
 
 class GeneratorOutput(NamedTuple):
-    image: torch.Tensor
+    image: torch.Tensor  # the frame
     cam_logit: torch.Tensor
     attention: torch.Tensor
+    mask: torch.Tensor  # where painted pixels replace the (warped) source
+    motion: torch.Tensor  # backward flow in pixels warping the source: frame(p) ~ source(p + motion(p))
+    painted: torch.Tensor  # the network's own pixels
+
+
+def composite(painted: torch.Tensor, mask: torch.Tensor, source: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """mask * painted + (1 - mask) * source warped by `motion` (a zero motion leaves the source as it is)."""
+    return mask * painted + (1 - mask) * warp(source, motion)
+
+
+class CompositeHead(nn.Module):
+    """Last features -> soft mask [B,1,S,S] (starts at MASK_START) and motion [B,2,S,S] (starts at zero),
+    the motion bounded by tanh to `limit` pixels."""
+
+    def __init__(self, channels: int, limit: float):
+        super().__init__()
+        self.limit = limit
+        self.to_mask = nn.Conv2d(channels, 1, 3, padding=1)
+        self.to_motion = nn.Conv2d(channels, 2, 3, padding=1)
+        with torch.no_grad():
+            self.to_mask.weight.mul_(0.1)  # nearly uniform at first, so the whole frame starts as the photo
+            self.to_mask.bias.fill_(math.log(MASK_START / (1 - MASK_START)))
+            self.to_motion.weight.zero_()
+            self.to_motion.bias.zero_()
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.sigmoid(self.to_mask(features)), self.limit * torch.tanh(self.to_motion(features))
 
 
 class MFCCSeed(nn.Module):
@@ -71,6 +111,8 @@ class MANGenerator(nn.Module):
         )
         self.cam = CAMLayer(channels[-2])
         self.to_rgb = nn.Conv2d(channels[-1], 3, 3, padding=1)
+        if config.output == "composite":
+            self.composite_head = CompositeHead(channels[-1], config.motion_limit * config.image_size)
 
     @property
     def conditioning_keys(self) -> tuple[str, ...]:
@@ -102,5 +144,11 @@ class MANGenerator(nn.Module):
             x = block(x, conditioning)
             if index in self.upsample_after:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        image = torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2)))
-        return GeneratorOutput(image, cam_logit, attention)
+        features = F.leaky_relu(x, 0.2)
+        painted = torch.tanh(self.to_rgb(features))
+        if self.config.output == "direct":
+            mask, motion = torch.ones_like(painted[:, :1]), torch.zeros_like(painted[:, :2])
+            return GeneratorOutput(painted, cam_logit, attention, mask, motion, painted)
+        mask, motion = self.composite_head(features)
+        image = composite(painted, mask, conditioning["source"].to(painted.dtype), motion)
+        return GeneratorOutput(image, cam_logit, attention, mask, motion, painted)

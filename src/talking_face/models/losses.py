@@ -5,7 +5,8 @@ averages over the scales. Images are [B,3,H,W] in [-1,1].
 
     d_loss = discriminator_adversarial_loss(real, fake) + cam_loss_discriminator(real, fake)
     g_loss = (generator_adversarial_loss(fake) + cam_loss_generator(fake) + feature_matching_loss(real, fake)
-              + reconstruction_loss(image, target, mouth_weight) + perceptual(image, target) + predictor_loss(...))
+              + reconstruction_loss(image, target, mouth_weight) + perceptual(image, target) + predictor_loss(...)
+              + mask_sparsity_loss(mask) + mask_smoothness_loss(mask))    # the last two: composite head only
 
 Adversarial mode: "hinge" by default. The paper writes the GAN terms in the log-likelihood form and trains
 with Adam(lr 0.002, beta1 0, beta2 0.9), SPADE's recipe, whose objective is the hinge loss; "lsgan"
@@ -86,6 +87,16 @@ def reconstruction_loss(image: torch.Tensor, target: torch.Tensor, mouth_weight:
     """Eq. 5: L1 on the whole frame plus `mouth_weight` times L1 on its lower half (the mouth area)."""
     lower = image.shape[-2] // 2
     return F.l1_loss(image, target) + mouth_weight * F.l1_loss(image[..., lower:, :], target[..., lower:, :])
+
+
+def mask_sparsity_loss(mask: torch.Tensor) -> torch.Tensor:
+    """L1 of the composite mask (it is >= 0): paint only where the photo cannot provide the pixels."""
+    return mask.mean()
+
+
+def mask_smoothness_loss(mask: torch.Tensor) -> torch.Tensor:
+    """Total variation of the composite mask: few, smooth regions rather than speckle."""
+    return (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean() + (mask[..., 1:] - mask[..., :-1]).abs().mean()
 
 
 def predictor_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -133,7 +133,9 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         torch.arange(width, dtype=flow.dtype, device=flow.device),
         indexing="ij",
     )
-    x = (xs + flow[:, 0]) * (2 / max(width - 1, 1)) - 1
-    y = (ys + flow[:, 1]) * (2 / max(height - 1, 1)) - 1
+    # Pixel centres in grid_sample's align_corners=False units: exact in floats for power-of-2 sides, so a
+    # zero flow returns the image bit for bit.
+    x = (2 * (xs + flow[:, 0]) + 1) / width - 1
+    y = (2 * (ys + flow[:, 1]) + 1) / height - 1
     grid = torch.stack([x, y], dim=-1).to(image.dtype)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)

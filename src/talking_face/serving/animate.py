@@ -22,6 +22,7 @@ import torch
 
 from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_hop
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
+from talking_face.models.generator import GeneratorOutput
 from talking_face.serving.blinks import EyeControls
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.serving.stepper import FrameStepper
@@ -34,13 +35,27 @@ BATCH_FRAMES = 50  # frames whose audio branches run as one batch (bounds their 
 
 
 class GeneratedFrame(NamedTuple):
-    image: np.ndarray  # uint8 [S, S, 3] RGB
+    image: np.ndarray  # uint8 [S, S, 3] RGB, the frame
     attention: np.ndarray  # float32 [S, S] CAM attention map of the generator
+    mask: np.ndarray  # float32 [S, S] in [0, 1]: where painted pixels replace the warped source (1: direct head)
+    motion: np.ndarray  # float32 [S, S, 2] backward flow in pixels (x, y) warping the source (0: direct head)
+    painted: np.ndarray  # uint8 [S, S, 3] RGB, the generator's own pixels
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[B, 3, S, S] in [-1, 1] -> uint8 [B, S, S, 3]."""
     return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def generated_frame(output: GeneratorOutput) -> GeneratedFrame:
+    """The first row of a generator output as numpy (what paste-back and evaluation need)."""
+    return GeneratedFrame(
+        to_uint8(output.image[:1])[0],
+        output.attention[0, 0].float().cpu().numpy(),
+        output.mask[0, 0].float().cpu().numpy(),
+        output.motion[0].permute(1, 2, 0).contiguous().float().cpu().numpy(),
+        to_uint8(output.painted[:1])[0],
+    )
 
 
 def frame_count(n_samples: int, sample_rate: int, fps: float) -> int:
@@ -109,7 +124,7 @@ class FaceAnimator:
             motion = model.predictor(self.previous, batch["mel"])
             output = self.stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
             self.previous = next_context(self.previous, output.image)
-            yield GeneratedFrame(to_uint8(output.image)[0], output.attention[0, 0].float().cpu().numpy())
+            yield generated_frame(output)
 
 
 def animate(

@@ -20,9 +20,6 @@ from talking_face.features.eyes import blink_schedule, eye_blobs
 logger = logging.getLogger(__name__)
 
 LANDMARK_SIDE = 256  # a small crop is enlarged to this side before dlib places the landmarks
-# Schedules are drawn for at least this long and cut, so a shorter video's blinks are the first ones of a
-# longer one: a live stream, whose length is not known ahead, blinks as the file of its speech does.
-SCHEDULE_SECONDS = 600
 
 
 def crop_landmarks(crop: np.ndarray, crop_margin: float) -> np.ndarray:
@@ -55,9 +52,7 @@ class EyeControls:
         reads_eyes = "eyes" in model.generator.conditioning_keys
         if rate > 0 and not reads_eyes:
             logger.warning("the model has no eye control (MAN source 'eyes'): its faces will not blink")
-        fps = float(model.features["fps"])
-        drawn = max(n_frames, round(SCHEDULE_SECONDS * fps))
-        closure = blink_schedule(drawn, fps, rate if reads_eyes else 0.0, seed)[:n_frames]
+        closure = blink_schedule(n_frames, float(model.features["fps"]), rate if reads_eyes else 0.0, seed)
         blobs = np.zeros((size, size), np.float32)
         if closure.any():
             blobs = eye_blobs(crop_landmarks(source_crop, float(model.features["crop_margin"])), size)

@@ -68,7 +68,10 @@ class TalkingFaceModel:
     @classmethod
     def from_state(cls, state: dict) -> TalkingFaceModel:
         """The model of a `state()` dict; ValueError when its weights do not fit its own configuration."""
-        model = cls.build(model_config("cpu", overrides=state["config"]), state["features"])
+        config = state["config"]
+        if "output" not in config["generator"]:  # written before the composite head: the paper's direct head
+            config = {**config, "generator": {**config["generator"], "output": "direct"}}
+        model = cls.build(model_config("cpu", overrides=config), state["features"])
         for name in ("generator", "predictor"):
             try:
                 getattr(model, name).load_state_dict(state[name])

@@ -25,7 +25,7 @@ import torch
 from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_hop
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.serving.animate import BATCH_FRAMES, FaceAnimator, GeneratedFrame, frame_count
-from talking_face.serving.blinks import SCHEDULE_SECONDS, EyeControls
+from talking_face.serving.blinks import EyeControls
 from talking_face.serving.bundle import TalkingFaceModel
 from talking_face.training.conditioning import AUDIO_KEYS
 from talking_face.training.data import audio_conditioning
@@ -87,7 +87,7 @@ class StreamingAudio:
 class LiveAnimation:
     """One photo's face animated for speech arriving in pieces: `push(samples)` yields the frames the audio
     so far allows, `finish()` the rest; frames come in order, from frame 0, at most `max_seconds` of them
-    (the blink schedule's length; up to SCHEDULE_SECONDS the blinks are those `animate` draws)."""
+    (the blink schedule's length; schedules are prefix-stable, so the blinks are those `animate` draws)."""
 
     def __init__(
         self,
@@ -95,7 +95,7 @@ class LiveAnimation:
         source_crop: np.ndarray,
         blink_rate: float = DEFAULT_BLINK_RATE,
         blink_seed: int = 0,
-        max_seconds: float = SCHEDULE_SECONDS,
+        max_seconds: float = 600.0,
     ):
         fps = float(model.features["fps"])
         eyes = EyeControls.for_model(model, source_crop, math.ceil(max_seconds * fps) + 1, blink_rate, blink_seed)

@@ -2,8 +2,11 @@
 
 The crop follows the training data exactly (features.extract): dlib's face box, widened to a square of side
 (1 + 2 * crop_margin) * box side (`face.track.square_boxes`), resized to crop_size (`face.track.crop_square`).
-Pasting back resizes a generated crop to that square and blends it in through a feathered ellipse, so the
-seam fades over the crop margin instead of showing the square's edges.
+Pasting back works at the photo's own resolution, as the composite head composes the crop: the photo's face
+box is warped by the generator's motion field (upsampled, in photo pixels) and the painted pixels enter only
+where its mask (upsampled, feathered) is on, so wherever nothing moves the output is the sharp photo itself.
+Mask and motion fade out through a feathered ellipse, so nothing changes at the square's edges. (The
+direct head's mask is all ones: its whole crop is blended in through the ellipse.)
 """
 
 from __future__ import annotations
@@ -89,8 +92,15 @@ def feather_mask(side: int, feather: float) -> np.ndarray:
     return cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT)
 
 
+def whole_photo(image: np.ndarray, crop_size: int) -> FacePhoto:
+    """A square image that already is the face crop (a feature file's frames) as the photo to animate."""
+    box = np.array([0, 0, image.shape[1], image.shape[0]], dtype=np.float32)
+    return FacePhoto(image, box, crop_square(image, box, crop_size))
+
+
 class PasteBack:
-    """Pastes generated crops into the photo at the face's crop box, blended through a feathered ellipse."""
+    """Composes generated frames (anything with `painted`, `mask` and `motion`, e.g. serving.animate's
+    GeneratedFrame) into the photo at the face's crop box, at the photo's resolution."""
 
     def __init__(self, photo: FacePhoto, feather: float = 0.12):
         x0, y0, x1, y1 = (int(v) for v in photo.box)
@@ -102,13 +112,31 @@ class PasteBack:
         self.inside = (slice(rows.start - y0, rows.stop - y0), slice(cols.start - x0, cols.stop - x0))
         self.photo = photo.image
         self.background = photo.image[self.region].astype(np.float32)
-        self.weight = feather_mask(self.side, feather)[self.inside][..., None]
+        self.weight = feather_mask(self.side, feather)[self.inside]
+        # Photo coordinates of the region's pixels: where the motion field samples the photo from.
+        self.xs, self.ys = np.meshgrid(np.arange(cols.start, cols.stop), np.arange(rows.start, rows.stop))
+        self.xs, self.ys = self.xs.astype(np.float32), self.ys.astype(np.float32)
 
-    def __call__(self, crop: np.ndarray) -> np.ndarray:
-        """uint8 [S, S, 3] generated crop -> uint8 [H, W, 3] photo with the crop blended in."""
-        interpolation = cv2.INTER_AREA if crop.shape[0] > self.side else cv2.INTER_CUBIC
-        face = cv2.resize(crop, (self.side, self.side), interpolation=interpolation)[self.inside].astype(np.float32)
-        frame = self.photo.copy()
-        blended = self.background + self.weight * (face - self.background)
-        frame[self.region] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-        return frame
+    def _to_box(self, image: np.ndarray, interpolation: int) -> np.ndarray:
+        """A crop-sized map resized to the crop box, cut to the part inside the photo."""
+        return cv2.resize(image, (self.side, self.side), interpolation=interpolation)[self.inside]
+
+    def __call__(self, frame) -> np.ndarray:
+        """A generated frame (crop size S) -> uint8 [H, W, 3] photo with it composed in at full resolution."""
+        scale = self.side / frame.painted.shape[0]
+        upsample = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        painted = self._to_box(frame.painted, upsample).astype(np.float32)
+        # One crop pixel of blur removes the upsampled mask's steps; replicated borders keep an all-ones mask one.
+        mask = cv2.resize(frame.mask, (self.side, self.side), interpolation=cv2.INTER_LINEAR)
+        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=max(0.5, scale), borderType=cv2.BORDER_REPLICATE)
+        mask = (np.clip(mask[self.inside], 0.0, 1.0) * self.weight)[..., None]
+        warped = self.background
+        if np.any(frame.motion):
+            motion = self._to_box(frame.motion, cv2.INTER_LINEAR) * (scale * self.weight[..., None])
+            map_x, map_y = self.xs + motion[..., 0], self.ys + motion[..., 1]
+            warped = cv2.remap(self.photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            warped = warped.astype(np.float32)
+        composed = warped + mask * (painted - warped)
+        out = self.photo.copy()
+        out[self.region] = np.clip(composed + 0.5, 0, 255).astype(np.uint8)
+        return out

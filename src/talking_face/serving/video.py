@@ -79,10 +79,11 @@ def write_talking_video(
     audio: np.ndarray,
     sample_rate: int,
     fps: int,
-    compose: Callable[[np.ndarray], np.ndarray] | None = None,
+    compose: Callable[[GeneratedFrame], np.ndarray] | None = None,
     progress: tqdm | None = None,
 ) -> Path:
-    """Encodes `frames` (each passed through `compose` when given) with `audio`, interleaved frame by frame.
+    """Encodes `frames` (each passed through `compose` when given, else its crop) with `audio`, interleaved
+    frame by frame.
 
     Composing and encoding run on a second thread, overlapping the model's next frames; at most
     QUEUED_FRAMES frames wait for it, so memory stays flat.
@@ -90,9 +91,9 @@ def write_talking_video(
     hop = video_hop(sample_rate, fps)
     written = 0
 
-    def encode(t: int, image: np.ndarray) -> None:
+    def encode(t: int, frame: GeneratedFrame) -> None:
         nonlocal written
-        writer.write(compose(image) if compose else image)
+        writer.write(compose(frame) if compose else frame.image)
         due = min(len(audio), (t + 1) * hop) // AAC_FRAME * AAC_FRAME
         if due > written:
             writer.write_audio(audio[written:due])
@@ -105,7 +106,7 @@ def write_talking_video(
             queued: deque[Future] = deque()
             try:
                 for t, frame in enumerate(frames):
-                    queued.append(encoder.submit(encode, t, frame.image))
+                    queued.append(encoder.submit(encode, t, frame))
                     if len(queued) > QUEUED_FRAMES:
                         queued.popleft().result()  # waits for the encoder and re-raises its errors
                 while queued:
@@ -131,9 +132,9 @@ def generate_video(
 ) -> GeneratedVideo:
     """The photo's face animated for the whole speech, written to `out_path` as an mp4.
 
-    With `paste_back` the frames are the whole photo with the generated face blended in; without it they
-    are the model's face crops. `threads`: torch threads while generating (None: default_threads()).
-    `blink_rate`: blinks per second (0: none).
+    With `paste_back` the frames are the whole photo with the generated face composed in at its resolution
+    (serving.photo.PasteBack); without it they are the model's face crops. `threads`: torch threads while
+    generating (None: default_threads()). `blink_rate`: blinks per second (0: none).
     Raises MediaError (one line naming the file) for an unreadable image or audio, an image without a
     face, and empty or silent audio, before anything is written.
     """

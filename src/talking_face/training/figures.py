@@ -1,4 +1,5 @@
-"""Pictures of training progress for MLflow: generated vs real frames, predicted vs true motion."""
+"""Pictures of training progress for MLflow: generated vs real frames (with the composite head's mask,
+warped source and painted pixels), predicted vs true motion."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import torch
 
 from talking_face.features.flow import flow_to_color
+from talking_face.models import GeneratorOutput, warp
 
 
 def to_rgb(images: torch.Tensor) -> np.ndarray:
@@ -25,9 +27,14 @@ def tile(rows: list[np.ndarray], count: int = 4) -> np.ndarray:
     return np.concatenate([np.concatenate(list(row[:count]), axis=1) for row in rows], axis=0)
 
 
-def frame_grid(source, real, generated, attention) -> np.ndarray:
-    """Rows: source, real, generated, the generator's CAM attention."""
-    return tile([to_rgb(source), to_rgb(real), to_rgb(generated), grey_to_rgb(attention[:, 0])])
+def frame_grid(source, real, output: GeneratorOutput, composite: bool = True) -> np.ndarray:
+    """Rows: source, real, generated, the generator's CAM attention; with the composite head also its mask,
+    the source warped by its motion and its painted pixels."""
+    rows = [to_rgb(source), to_rgb(real), to_rgb(output.image), grey_to_rgb(output.attention[:, 0])]
+    if composite:
+        warped = warp(source.to(output.motion.dtype), output.motion)
+        rows += [grey_to_rgb(output.mask[:, 0]), to_rgb(warped), to_rgb(output.painted)]
+    return tile(rows)
 
 
 def motion_grid(predicted_heatmaps, true_heatmaps, predicted_flow, true_flow) -> np.ndarray:

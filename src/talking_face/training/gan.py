@@ -2,7 +2,7 @@
 
 Generator loss (paper section 3.4): adversarial + CAM (eq. 3) + feature matching + L1 reconstruction on the
 whole frame plus the weighted lower half (eq. 5) + the predictor's MSE + VGG perceptual (only with local
-weights). Frames are conditioned as at generation time: a batch holds short sequences, the first frame of
+weights); with the composite head, plus the mask's sparsity (L1) and smoothness (total variation). Frames are conditioned as at generation time: a batch holds short sequences, the first frame of
 each sees the real frames before it (the source repeated before the clip starts) and every later frame the
 model's own previous outputs. Trained on real previous frames only, the jointly trained predictor passes
 their appearance on to the generator, which then drifts when generation feeds it its own frames;
@@ -113,11 +113,14 @@ class GANTask:
                 "predictor": losses.predictor_loss(motion, motion_target(batch, kind)),
                 "perceptual": self.perceptual(fake, batch["target"]),
             }
+            if self.models.generator.output == "composite":
+                terms["mask_sparsity"] = losses.mask_sparsity_loss(output.mask)
+                terms["mask_smoothness"] = losses.mask_smoothness_loss(output.mask)
             g_loss = sum(weights[name] * value for name, value in terms.items())
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()
-        self._last = (batch, fake, output.attention)
+        self._last = (batch, output)
         metrics = {f"g_{name}": value.item() for name, value in terms.items()}
         metrics.update(g_total=g_loss.item(), d_adversarial=d_adversarial.item(), d_cam=d_cam.item())
         for block, rho in rho_table(generator).items():
@@ -125,8 +128,9 @@ class GANTask:
         return metrics
 
     def snapshot(self, sequences, logger, step: int) -> None:
-        batch, fake, attention = self._last
-        logger.image(frame_grid(batch["source"], batch["target"], fake, attention), f"train/frames_{step:06d}.png")
+        batch, output = self._last
+        composite = self.models.generator.output == "composite"
+        logger.image(frame_grid(batch["source"], batch["target"], output, composite), f"train/frames_{step:06d}.png")
 
 
 def gan_loop(config: dict) -> None:

@@ -45,6 +45,8 @@ def loop_config(params: dict, model: dict, paths: list[str], image_size: int, se
     rollout, workers = int(params.get("rollout_frames", 1)), int(ray_params.get("num_workers", 1))
     check_sequences(paths, rollout, int(params["batch_size"]), workers)
     overrides = {**(model.get("overrides") or {}), "image_size": image_size}
+    if model.get("output"):
+        overrides["output"] = model["output"]
     models = model_config(model["preset"], model.get("variant"), overrides)
     return {
         **params,
