@@ -21,7 +21,7 @@ import websockets
 from talking_face.media.audio import read_audio
 from talking_face.serving.animate import animate
 from talking_face.serving.live import LiveAnimation, PcmDecoder
-from talking_face.serving.photo import PasteBack, face_photo, read_image
+from talking_face.serving.photo import face_photo, read_image
 from talking_face.serving.server import ServerSettings
 from talking_face.serving.server.client import stream, to_pcm16
 from talking_face.serving.server.protocol import FRAME_HEADER
@@ -59,12 +59,11 @@ def file_pcm(path: Path) -> bytes:
         return b"".join(frame.to_ndarray().astype("<i2").tobytes() for frame in container.decode(audio=0))
 
 
-def file_faces(model, image: Path, audio: Path) -> tuple[PasteBack, list[np.ndarray]]:
-    """What `generate` does with these files, short of its lossy encoder: the paste-back into the photo and
-    the generated face crops."""
+def file_faces(model, image: Path, audio: Path) -> list[np.ndarray]:
+    """The face crops `generate` makes from these files, before pasting them back and its lossy encoder."""
     face = face_photo(read_image(image), model.image_size, float(model.features["crop_margin"]), image)
     with torch_threads(1):
-        return PasteBack(face), [frame.image for frame in animate(model, face.crop, read_speech(audio, 16000))]
+        return [frame.image for frame in animate(model, face.crop, read_speech(audio, 16000))]
 
 
 CROPS = {"format": "png", "paste_back": False}  # the generated faces themselves, lossless
@@ -118,16 +117,17 @@ def test_the_stream_sends_every_frame_in_order_and_matches_generate(server, mode
     assert [frame.index for frame in result.frames] == list(range(75))  # 3 s at 25 fps
     assert [frame.timestamp_s for frame in result.frames] == pytest.approx([i / 25 for i in range(75)])
     assert result.end == {"type": "end", "frames": 75, "dropped": 0}
-    compose, expected = file_faces(model, image, audio)
-    for want, got in zip(expected, result.frames, strict=True):
+    for want, got in zip(file_faces(model, image, audio), result.frames, strict=True):
         assert_close(want, decode(got.image))
-    # And the mp4 `generate` writes holds those faces pasted back, up to its lossy encoder.
+    # And the default stream (faces pasted back, JPEG) shows what the mp4 `generate` writes, up to both codecs.
+    pasted = asyncio.run(stream(ws_url(server), image.read_bytes(), pcm, 44100, realtime=False))
     video = generate_video(model, image, audio, tmp_path / "out.mp4", progress=False, threads=1)
     with av.open(str(video.path)) as container:
         encoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     assert len(encoded) == 75
-    composed = [compose(decode(frame.image)).astype(int) for frame in result.frames]
-    assert max(np.abs(video_frame.astype(int) - ours).mean() for video_frame, ours in zip(encoded, composed)) < 3
+    assert len(pasted.frames) == 75 and decode(pasted.frames[0].image).shape == encoded[0].shape
+    differences = [np.abs(a.astype(int) - decode(b.image).astype(int)).mean() for a, b in zip(encoded, pasted.frames)]
+    assert max(differences) < 3
 
 
 def test_two_clients_at_once_get_their_own_faces(server, model, tmp_path):
@@ -146,7 +146,7 @@ def test_two_clients_at_once_get_their_own_faces(server, model, tmp_path):
     results = asyncio.run(both())
     for path, result in zip(paths, results):
         assert result.close_code == 1000 and len(result.frames) == 30
-        for want, got in zip(file_faces(model, path, wav)[1], result.frames, strict=True):
+        for want, got in zip(file_faces(model, path, wav), result.frames, strict=True):
             assert_close(want, decode(got.image))
     # and those are two different faces, far apart beside the one level of rounding allowed above
     assert np.abs(decode(results[0].frames[0].image).astype(int) - decode(results[1].frames[0].image)).mean() > 5

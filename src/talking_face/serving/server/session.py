@@ -211,7 +211,7 @@ class StreamSession:
         if frame is None:
             return None
         index, self.made = self.made, self.made + 1
-        image = self.compose(frame.image) if self.compose else frame.image
+        image = self.compose(frame) if self.compose else frame.image
         data = FRAME_HEADER.pack(index, index / self.fps) + encode_frame(image, FORMATS[self.options.format])
         return index, data, self._arrival_of(index)
 
