@@ -16,7 +16,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # (CPU here, CUDA on a cluster) supplies its own build.
 TORCH_SOURCE ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--index https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 
-.PHONY: install lock train test sample-data clean-data retrain
+.PHONY: install lock train test sample-data clean-data retrain serve serve-mlflow browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -52,3 +52,29 @@ retrain: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
+
+# Serving the registered champion of mlflow.db here (MODEL=... for another: a models:/ or runs:/ URI in
+# MLFLOW_TRACKING_URI, an MLflow model folder, a .pt file).
+MODEL ?= models:/talking-face-man@champion
+PORT ?= 8000
+MLFLOW_PORT ?= 5001
+
+# The live server: web page, WebSocket stream and POST /v1/videos on http://127.0.0.1:$(PORT)/
+serve: $(STAMP)
+	$(BIN)/talking-face serve --model $(MODEL) --port $(PORT)
+
+# MLflow's scoring server starts `uvicorn` from PATH: the venv goes first on it (no activated venv needed).
+serve-mlflow: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/mlflow models serve -m $(MODEL) --env-manager local -h 127.0.0.1 -p $(MLFLOW_PORT)
+
+# A browser for the web page's test (tests/test_live_page.py): Debian's chromium and its driver, unless a
+# Chromium or Chrome with chromedriver is there already. Needs root (CI) or sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@if { command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null \
+		&& command -v chromedriver >/dev/null; then \
+		echo "browser: $$(command -v chromium chromium-browser google-chrome | head -1) and chromedriver are installed"; \
+	else \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+			--no-install-recommends chromium chromium-driver; \
+	fi

@@ -7,13 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.request
 from collections import deque
 from pathlib import Path
@@ -38,6 +32,7 @@ from talking_face.serving.video import torch_threads, write_talking_video
 from talking_face.training.conditioning import generator_conditioning, motion_for_generator
 from talking_face.training.data import audio_conditioning, to_image_tensor
 from tests.generation_inputs import photo, speech, untrained_bundle, write_audio, write_image
+from tests.readme_commands import readme_line, running_command, trained_project
 
 
 @pytest.fixture(scope="module")
@@ -204,77 +199,30 @@ def test_memory_stays_flat_for_long_audio(tmp_path, monkeypatch):
     assert long - short < 25, f"peak RSS grew {short:.0f} MB for 10 s of audio, {long:.0f} MB for 40 s"
 
 
-def free_port() -> int:
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        return probe_socket.getsockname()[1]
+def test_mlflow_serving_round_trip_with_the_readme_command(tmp_path, bundle):
+    """`make serve-mlflow` exactly as the README prints it, in a fresh clone's state after `make train`, from
+    a shell whose PATH does not hold the venv (MLflow starts `uvicorn` from PATH)."""
+    from mlflow import MlflowClient
 
-
-def wait_for_ping(url: str, server: subprocess.Popen, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"mlflow models serve exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"mlflow models serve did not answer {url} within {timeout_s} s")
-
-
-@pytest.fixture
-def tracking(tmp_path, monkeypatch):
-    """A fresh SQLite tracking store, as MLFLOW_TRACKING_URI and as this process's tracking URI (put back after)."""
-    import mlflow
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(previous)
-
-
-def test_mlflow_serving_round_trip(tmp_path, bundle, tracking):
-    import mlflow
-
-    from talking_face.serving.pyfunc import log_pyfunc_model
     from talking_face.serving.resolve import load_model
 
-    mlflow.set_experiment("serving-test")
-    with mlflow.start_run() as run:
-        info = log_pyfunc_model(str(bundle), registered_model_name="talking-face-test")
-    mlflow.MlflowClient().set_registered_model_alias("talking-face-test", "champion", info.registered_model_version)
-    uri = "models:/talking-face-test@champion"
-    for reference in (uri, f"runs:/{run.info.run_id}", f"runs:/{run.info.run_id}/model"):
-        assert load_model(reference).image_size == 64
+    project = trained_project(tmp_path / "project", bundle)
+    store = f"sqlite:///{project / 'mlflow.db'}"
+    run_id = MlflowClient(store, store).get_model_version_by_alias("talking-face-man", "champion").run_id
+    for reference in ("models:/talking-face-man@champion", f"runs:/{run_id}", f"runs:/{run_id}/model"):
+        assert load_model(reference, store).image_size == 64
 
     image_bytes = cv2.imencode(".jpg", cv2.cvtColor(photo(256), cv2.COLOR_RGB2BGR))[1].tobytes()
     audio_bytes = write_audio(tmp_path / "speech.mp3", speech(1.2)).read_bytes()
-    port, venv_bin = free_port(), Path(sys.executable).parent
-    log = (tmp_path / "server.log").open("w")
-    # As from an activated venv: the server runs `uvicorn` from PATH.
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
-    command = ["models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
-    server = subprocess.Popen(
-        [str(venv_bin / "mlflow"), *command], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        wait_for_ping(f"http://127.0.0.1:{port}/ping", server, timeout_s=120)
+    line = readme_line("make serve-mlflow")
+    with running_command(line, project, 5001, "/ping", tmp_path / "server.log"):
         row = [base64.b64encode(image_bytes).decode(), base64.b64encode(audio_bytes).decode()]
         body = json.dumps({"dataframe_split": {"columns": ["image", "audio"], "data": [row]}}).encode()
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+            "http://127.0.0.1:5001/invocations", data=body, headers={"Content-Type": "application/json"}
         )
         with urllib.request.urlopen(request, timeout=120) as response:
             answer = json.loads(response.read())
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        log.close()
     video = base64.b64decode(answer["predictions"][0]["video"])
     with av.open(io.BytesIO(video)) as container:
         stream, sound = container.streams.video[0], container.streams.audio[0]

@@ -5,14 +5,9 @@ training from the reproduced project's features, evaluation, registration), `tal
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,16 +16,11 @@ from mlflow.tracking import MlflowClient
 from talking_face.media.video import probe
 from tests.dvc_project import environment
 from tests.generation_inputs import photo, speech, write_audio, write_image
+from tests.processes import free_port, stop_group, wait_until_answers
 
 pytestmark = pytest.mark.slow
 
 MODEL = "talking-face-man"
-
-
-def free_port() -> int:
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        return probe_socket.getsockname()[1]
 
 
 @pytest.fixture
@@ -48,25 +38,10 @@ def tracking_server(tmp_path):
     server = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"mlflow server did not start:\n{(folder / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_until_answers(f"{uri}/health", server, folder / "server.log", 90, "mlflow server")
         yield uri, folder
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_group(server, timeout_s=20)
         log.close()
 
 

@@ -3,6 +3,7 @@
     talking-face generate --image face.jpg --audio speech.wav --out out.mp4 [--model URI] [--no-paste-back]
                           [--blink-rate 0.3 | --no-blinks]
     talking-face promote --version 3 [--force]
+    talking-face serve [--model URI] [--host 127.0.0.1] [--port 8000] [--max-sessions 4] ...
 
 Bad input (no face, unreadable image or audio, silent or empty audio, a model that does not resolve) ends
 with one line on stderr and exit status 1, and no output file.
@@ -21,6 +22,15 @@ from talking_face.serving.resolve import DEFAULT_MODEL_URI
 DEFAULT_MODEL_NAME = "talking-face-man"
 
 
+model_option = click.option(
+    "--model",
+    "model_uri",
+    default=DEFAULT_MODEL_URI,
+    show_default=True,
+    help="models:/ or runs:/ URI (in MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder, .pt.",
+)
+
+
 def _fail(error: BaseException) -> click.ClickException:
     return click.ClickException(" ".join(str(error).split()))
 
@@ -35,13 +45,7 @@ def main() -> None:
 @click.option("--image", required=True, type=click.Path(path_type=Path), help="Photo with a face (jpg, png ...).")
 @click.option("--audio", required=True, type=click.Path(path_type=Path), help="Speech (wav, mp3, m4a, flac, ogg ...).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The mp4 to write.")
-@click.option(
-    "--model",
-    "model_uri",
-    default=DEFAULT_MODEL_URI,
-    show_default=True,
-    help="models:/ or runs:/ URI (in MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder, .pt.",
-)
+@model_option
 @click.option("--paste-back/--no-paste-back", default=True, show_default=True, help="Whole photo, or face crop only.")
 @click.option(
     "--blink-rate",
@@ -139,3 +143,50 @@ cli = KedroCommands()
 if __name__ == "__main__":
     main()
 
+
+
+@main.command()
+@model_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--max-sessions", default=4, show_default=True, type=click.IntRange(min=1), help="More get 503.")
+@click.option("--queue-frames", default=25, show_default=True, type=click.IntRange(min=1), help="Per client.")
+@click.option(
+    "--backpressure",
+    type=click.Choice(["drop", "block"]),
+    default="drop",
+    show_default=True,
+    help="A client reading too slowly: drop its oldest queued frame, or pause its generation.",
+)
+@click.option("--max-session-s", default=600.0, show_default=True, type=click.FloatRange(min=1), help="Audio.")
+@click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(min=0.1))
+@click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
+def serve(
+    model_uri: str,
+    host: str,
+    port: int,
+    max_sessions: int,
+    queue_frames: int,
+    backpressure: str,
+    max_session_s: float,
+    max_upload_mb: float,
+    threads: int | None,
+) -> None:
+    """Serve the model live: a web page, a WebSocket stream (speech in, frames out) and POST /v1/videos."""
+    import uvicorn
+
+    from talking_face.serving.resolve import load_model, tracking_uri
+    from talking_face.serving.server import ServerSettings, uvicorn_config
+    from talking_face.serving.video import default_threads
+
+    try:
+        model = load_model(model_uri, tracking_uri(in_process=False))
+    except (ValueError, OSError) as error:
+        raise _fail(error) from None
+    settings = ServerSettings(
+        max_sessions=max_sessions, queue_frames=queue_frames, backpressure=backpressure,
+        max_session_s=max_session_s, max_upload_bytes=int(max_upload_mb * 2**20),
+        threads=threads or default_threads(),
+    )  # fmt: skip
+    click.echo(f"talking-face live: http://{host}:{port}/ (model {model_uri})")
+    uvicorn.Server(uvicorn_config(model, settings, host, port, model_uri)).run()

@@ -99,7 +99,34 @@ def audio_batches(
             yield {key: torch.stack([row[key] for row in rows]).to(device) for key in AUDIO_KEYS}
 
 
-@torch.inference_mode()
+class FaceAnimator:
+    """The per-frame loop for one source photo, fed the audio inputs of consecutive frames in batches as they
+    become known: `animate` feeds it a whole file's, the live stream (`serving.live`) what has arrived.
+    `eyes` gives each frame's eye closure map by its index."""
+
+    def __init__(self, model: TalkingFaceModel, source_crop: np.ndarray, eyes: EyeControls):
+        self.model, self.eyes, self.t = model, eyes, 0
+        self.device = next(model.generator.parameters()).device
+        self.source = to_image_tensor(source_crop)[None].to(self.device)
+        self.stepper = FrameStepper(model.generator, self.source)
+        self.previous = self.source.repeat(1, model.context_frames, 1, 1)
+
+    @torch.inference_mode()
+    def frames(self, frames_audio: dict[str, torch.Tensor]) -> Iterator[GeneratedFrame]:
+        """One GeneratedFrame per row of `frames_audio` (AUDIO_KEYS, each [N, K, F]), the frames after the
+        ones already generated."""
+        model = self.model
+        self.stepper.set_audio(frames_audio)
+        for i in range(len(frames_audio["mel"])):
+            batch = {"source": self.source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
+            batch["eyes"] = self.eyes.map(self.t)
+            self.t += 1
+            motion = model.predictor(self.previous, batch["mel"])
+            output = self.stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
+            self.previous = next_context(self.previous, output.image)
+            yield generated_frame(output)
+
+
 def animate(
     model: TalkingFaceModel,
     source_crop: np.ndarray,
@@ -115,19 +142,7 @@ def animate(
     fps = float(model.features["fps"])
     audio_params = model.features["audio"]
     n_frames = frame_count(len(audio), int(audio_params["sample_rate"]), fps)
-    device = next(model.generator.parameters()).device
-    source = to_image_tensor(source_crop)[None].to(device)
     eyes = EyeControls.for_model(model, source_crop, n_frames, blink_rate, blink_seed)
-    stepper = FrameStepper(model.generator, source)
-    previous = source.repeat(1, model.context_frames, 1, 1)
-    t = 0
-    for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, device):
-        stepper.set_audio(frames_audio)
-        for i in range(len(frames_audio["mel"])):
-            batch = {"source": source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
-            batch["eyes"] = eyes.map(t)
-            t += 1
-            motion = model.predictor(previous, batch["mel"])
-            output = stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
-            previous = next_context(previous, output.image)
-            yield generated_frame(output)
+    animator = FaceAnimator(model, source_crop, eyes)
+    for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, animator.device):
+        yield from animator.frames(frames_audio)

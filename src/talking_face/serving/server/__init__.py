@@ -1,0 +1,22 @@
+"""The live server (`talking-face serve`): speech streamed in over a WebSocket, the talking face streamed
+back frame by frame, a web page to try it, and the file path (POST /v1/videos) for other languages."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.serving.server.app import create_app
+from talking_face.serving.server.settings import ServerSettings
+
+__all__ = ["ServerSettings", "create_app", "uvicorn_config"]
+
+
+def uvicorn_config(
+    model: TalkingFaceModel, settings: ServerSettings, host: str = "127.0.0.1", port: int = 8000, model_name: str = ""
+) -> uvicorn.Config:
+    """The app under uvicorn, its WebSocket message limit above the app's own (so those get our error)."""
+    return uvicorn.Config(
+        create_app(model, settings, model_name), host=host, port=port, ws="websockets-sansio",
+        ws_max_size=settings.websocket_max_bytes, log_level="info", lifespan="on",
+    )  # fmt: skip
