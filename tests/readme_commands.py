@@ -55,8 +55,9 @@ def trained_project(folder: Path, bundle: Path) -> Path:
     os.chdir(folder)  # mlflow.db and the artifacts in the project, as a Kedro run leaves them
     try:
         mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")  # absolute: MLflow caches stores by URI
-        mlflow.set_experiment("talking-face")
-        with mlflow.start_run():
+        # An explicit experiment, not mlflow.set_experiment: that would stay active for later tests' runs.
+        experiment_id = mlflow.MlflowClient().create_experiment("talking-face")
+        with mlflow.start_run(experiment_id=experiment_id):
             model_file = str(folder / "data/06_models/talking_face_model.pt")
             info = log_pyfunc_model(model_file, registered_model_name="talking-face-man")
         mlflow.MlflowClient().set_registered_model_alias("talking-face-man", "champion", info.registered_model_version)
