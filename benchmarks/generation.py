@@ -35,7 +35,7 @@ from talking_face.models import model_config
 from talking_face.sample.face import FaceLook, portrait
 from talking_face.sample.speech import synthesize
 from talking_face.serving.animate import animate
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.video import generate_video, torch_threads
 
 FPS = 25

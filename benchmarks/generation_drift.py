@@ -17,7 +17,7 @@ import glob
 import numpy as np
 
 from talking_face.serving.animate import animate
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 
 WINDOW_SECONDS = 5
 

@@ -39,7 +39,7 @@ from talking_face.features.extract import resolve_params
 from talking_face.models import model_config
 from talking_face.sample.face import FaceLook, portrait
 from talking_face.sample.speech import synthesize
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.server.client import StreamResult, stream, to_pcm16
 
 ROOT = Path(__file__).resolve().parents[1]

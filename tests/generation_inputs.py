@@ -15,7 +15,7 @@ from talking_face.features.extract import resolve_params
 from talking_face.models import model_config
 from talking_face.sample.face import FaceLook, portrait
 from talking_face.sample.speech import synthesize
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 
 # Suffix -> (codec, sample rate): wav at 44.1 kHz, opus in ogg only takes 48 kHz.
 AUDIO_FORMATS = {

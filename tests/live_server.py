@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import uvicorn
 
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.server import ServerSettings, uvicorn_config
 from tests.generation_inputs import untrained_bundle
 from tests.processes import free_port

@@ -27,7 +27,7 @@ from talking_face.models import model_config
 from talking_face.models.config import SOURCES
 from talking_face.serving.animate import animate
 from talking_face.serving.blinks import crop_landmarks
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.photo import face_photo
 from talking_face.serving.video import torch_threads
 from talking_face.training.data import FeatureFrameDataset

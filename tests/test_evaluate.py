@@ -18,7 +18,7 @@ from talking_face.evaluation.run import evaluate_model, load_clip_media, select_
 from talking_face.evaluation.summary import summarise
 from talking_face.media.video import probe
 from talking_face.serving.animate import animate
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.photo import PasteBack, whole_photo
 from talking_face.versioning import data_version
 from tests.project import make_project, run_pipeline

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.server import ServerSettings
 from talking_face.serving.video import torch_threads
 from tests.generation_inputs import photo, speech, write_audio, write_image

@@ -25,7 +25,7 @@ from talking_face.ingest.probe import probe_clips
 from talking_face.ingest.sources import discover_sources, raw_sources
 from talking_face.ingest.split import assign_splits
 from talking_face.media.video import read_frames
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.validation.expectations import validate_manifest
 from tests.test_ingest_grid import PARAMS
 from tests.tiny_models import EXTRACT, tiny_bundle

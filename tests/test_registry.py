@@ -16,7 +16,7 @@ from talking_face.evaluation.summary import summarise
 from talking_face.registry import DEFAULT_RULES, bundle_hash, gate, promote_version, register_and_gate
 from talking_face.registry import store
 from talking_face.registry.card import MAX_CHARS, model_card, training_data
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from tests.tiny_models import make_feature_clips, tiny_bundle
 
 EVALUATE = {"splits": ["test_unseen"]}

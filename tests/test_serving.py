@@ -26,11 +26,11 @@ from talking_face.models import model_config
 from talking_face.serving import animate as animate_module
 from talking_face.serving.animate import GeneratedFrame, animate, audio_chunks, frame_count, generated_frame
 from talking_face.serving.blinks import EyeControls
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.photo import face_photo
 from talking_face.serving.video import torch_threads, write_talking_video
-from talking_face.training.conditioning import generator_conditioning, motion_for_generator
-from talking_face.training.data import audio_conditioning, to_image_tensor
+from talking_face.conditioning.inputs import generator_conditioning, motion_for_generator
+from talking_face.conditioning.tensors import audio_conditioning, to_image_tensor
 from tests.generation_inputs import photo, speech, untrained_bundle, write_audio, write_image
 from tests.readme_commands import readme_line, running_command, trained_project
 

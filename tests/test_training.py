@@ -16,8 +16,8 @@ from talking_face.media.video import write_video
 from talking_face.models.config import PAPER_SOURCES, PRESETS
 from talking_face.models.losses import reconstruction_loss
 from talking_face.sample.dataset import make_clip, speaker_variants
-from talking_face.serving.bundle import TalkingFaceModel
-from talking_face.training.conditioning import generator_conditioning, motion_for_generator
+from talking_face.conditioning.bundle import TalkingFaceModel
+from talking_face.conditioning.inputs import generator_conditioning, motion_for_generator
 from talking_face.training.data import ClipBlockSampler, FeatureFrameDataset, frame_inputs
 from talking_face.training.gan import GANTask
 from talking_face.training.pretrain import PredictorTask

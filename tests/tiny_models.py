@@ -13,7 +13,7 @@ from talking_face.features.extract import extract_clip, feature_params_hash, res
 from talking_face.media.video import write_video
 from talking_face.models import model_config
 from talking_face.sample.dataset import make_clip, speaker_variants
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 
 SIZE = 32
 EXTRACT = resolve_params({"crop_size": SIZE})

@@ -28,7 +28,7 @@ from talking_face.evaluation.face_track import track_landmarks
 from talking_face.features.eyes import eye_aspect_ratio
 from talking_face.features.schema import IDENTITY_KEYS, file_identity
 from talking_face.serving.animate import animate, frame_count
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.photo import PasteBack, whole_photo
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 CONTENT_HASH = "content_hash"  # bundle_hash of the registered model bundle

@@ -24,10 +24,10 @@ from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_ho
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.models.generator import GeneratorOutput
 from talking_face.serving.blinks import EyeControls
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.stepper import FrameStepper
-from talking_face.training.conditioning import AUDIO_KEYS, generator_conditioning, motion_for_generator, next_context
-from talking_face.training.data import audio_conditioning, to_image_tensor
+from talking_face.conditioning.inputs import AUDIO_KEYS, generator_conditioning, motion_for_generator, next_context
+from talking_face.conditioning.tensors import audio_conditioning, to_image_tensor
 
 CHUNK_FRAMES = 750  # frames whose audio is analysed and batched together (30 s at 25 fps)
 MARGIN_FRAMES = 50  # extra audio analysed either side of a chunk, so its features match the whole clip's

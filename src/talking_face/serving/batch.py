@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 from tqdm.auto import tqdm
 
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.video import SILENCE_DBFS, generate_video
 
 logger = logging.getLogger(__name__)

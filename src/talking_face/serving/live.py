@@ -26,9 +26,9 @@ from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_ho
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.serving.animate import BATCH_FRAMES, FaceAnimator, GeneratedFrame, frame_count
 from talking_face.serving.blinks import EyeControls
-from talking_face.serving.bundle import TalkingFaceModel
-from talking_face.training.conditioning import AUDIO_KEYS
-from talking_face.training.data import audio_conditioning
+from talking_face.conditioning.bundle import TalkingFaceModel
+from talking_face.conditioning.inputs import AUDIO_KEYS
+from talking_face.conditioning.tensors import audio_conditioning
 
 LEFT_MARGIN_FRAMES = 25  # audio analysed before the first new frame (1 s), as animate's chunk margins
 ANALYSIS_FRAMES = 2  # frames of audio analysed beyond the last window frame (mel FFT half-width, pitch filters)

@@ -14,7 +14,7 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 
 DEFAULT_MODEL_URI = "models:/talking-face-man@champion"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"

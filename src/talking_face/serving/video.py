@@ -26,7 +26,7 @@ from talking_face.media.audio import read_audio
 from talking_face.media.errors import MediaError
 from talking_face.media.video import video_writer
 from talking_face.serving.animate import GeneratedFrame, animate, frame_count
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.photo import PasteBack, face_photo, read_image
 
 SILENCE_DBFS = -60.0  # audio whose loudest sample stays below this is treated as silent

@@ -19,12 +19,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from talking_face.features.eyes import eye_aspect_ratio, eye_blobs, eye_closure, eye_closure_maps
-from talking_face.features.schema import N_LEVELS
-
-# Fixed scalings (not per-clip statistics) so that generation on any audio sees the training ranges:
-# log-mel is in dB re 1, speech spans about -70..+20 dB; MFCCs span a few hundred units.
-MEL_DB_OFFSET, MEL_DB_SCALE = 30.0, 40.0
-MFCC_SCALE = 200.0
+from talking_face.conditioning.tensors import audio_conditioning, to_image_tensor
 
 FRAME_KEYS = ("target", "heatmaps", "flow", "eyes", "mel", "pitch", "energy", "mfcc")  # keys with a frame dimension
 
@@ -45,34 +40,6 @@ def with_eye_controls(clip: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     landmarks = clip["landmarks"]
     blobs = eye_blobs(landmarks[0], clip["frames"].shape[1])
     return {**clip, "eye_closure": eye_closure(eye_aspect_ratio(landmarks)), "eye_blobs": blobs}
-
-
-def to_image_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1] (the generator's tanh range)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
-    return tensor.movedim(-1, -3)
-
-
-def one_hot(levels: np.ndarray) -> torch.Tensor:
-    return torch.nn.functional.one_hot(torch.from_numpy(levels.astype(np.int64)), N_LEVELS).float()
-
-
-def window(index: int, length: int, size: int) -> np.ndarray:
-    """Indices of a `size`-frame window centred on `index`, clamped at the clip's ends."""
-    half = size // 2
-    return np.clip(np.arange(index - half, index - half + size), 0, length - 1)
-
-
-def audio_conditioning(clip: dict[str, np.ndarray], t: int, audio_window: int) -> dict[str, torch.Tensor]:
-    """The audio inputs of frame t: mel, pitch and energy windows [K, 256] and the MFCC window [K, 13]."""
-    idx = window(t, len(clip["mel"]), audio_window)
-    mel = (torch.from_numpy(clip["mel"][idx]).float() + MEL_DB_OFFSET) / MEL_DB_SCALE
-    return {
-        "mel": mel,
-        "pitch": one_hot(clip["pitch"][idx]),
-        "energy": one_hot(clip["energy"][idx]),
-        "mfcc": torch.from_numpy(clip["mfcc"][idx]).float() / MFCC_SCALE,
-    }
 
 
 def previous_frames(frames: np.ndarray, source: np.ndarray, t: int, context: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import torch
 
 from talking_face.models import MANGenerator, MultiScaleDiscriminator, ScaleOutput, model_config, rho_table
 from talking_face.models import losses
-from talking_face.training.conditioning import (
+from talking_face.conditioning.inputs import (
     generator_conditioning,
     motion_for_generator,
     motion_predictor,

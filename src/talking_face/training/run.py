@@ -17,9 +17,9 @@ import torch
 from talking_face.checks import DataCheckError
 from talking_face.features.schema import file_identity
 from talking_face.models import model_config
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.training import ray_run
-from talking_face.training.conditioning import motion_predictor_name
+from talking_face.conditioning.inputs import motion_predictor_name
 from talking_face.training.data import clip_length
 from talking_face.training.gan import gan_loop
 from talking_face.training.loop import CHECKPOINT_FILE

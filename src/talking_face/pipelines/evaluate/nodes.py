@@ -7,7 +7,7 @@ import pandas as pd
 from talking_face.evaluation import report
 from talking_face.evaluation.run import ClipExample, evaluate_model, select_clips
 from talking_face.evaluation.summary import metric_history, summarise
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 
 
 def evaluation_clips(feature_summary: pd.DataFrame, feature_files: dict[str, str], params: dict) -> list[dict]:

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from talking_face.serving.batch import REPORT_COLUMNS, generate_batch
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.resolve import load_model
 
 

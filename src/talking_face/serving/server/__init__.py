@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.server.app import create_app
 from talking_face.serving.server.settings import ServerSettings
 

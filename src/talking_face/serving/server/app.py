@@ -29,7 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from threadpoolctl import threadpool_limits
 
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.live import StreamingAudio
 from talking_face.serving.server.metrics import ServerMetrics
 from talking_face.serving.server.session import StreamSession

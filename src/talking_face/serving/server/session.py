@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from talking_face.media.errors import MediaError
 from talking_face.serving.animate import GeneratedFrame
-from talking_face.serving.bundle import TalkingFaceModel
+from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.live import LiveAnimation, PcmDecoder
 from talking_face.serving.photo import PasteBack, decode_image, face_photo
 from talking_face.serving.server.metrics import ServerMetrics

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from talking_face.atomic import torch_save
+from talking_face.conditioning.inputs import motion_predictor
 from talking_face.models import MANGenerator, ModelConfig, model_config
-from talking_face.training.conditioning import motion_predictor
 
 BUNDLE_VERSION = 1
 
