@@ -124,7 +124,7 @@ def gan_predictor_state(config: dict, predictor_states: dict[str, dict]) -> dict
 
 
 def train_gan(config: dict, ray_params: dict, predictor_states: dict, features: dict) -> tuple[dict, pd.DataFrame]:
-    """The trained model bundle's state (see serving.bundle), starting the motion predictor from pretraining,
+    """The trained model bundle's state (see conditioning.bundle), starting the motion predictor from pretraining,
     and the loss history."""
     models = model_config(config["preset"], config.get("variant"), config["overrides"])
     config = {**config, "predictor_state": gan_predictor_state(config, predictor_states)}
