@@ -142,6 +142,8 @@ def test_ablation_variant_builds_runs_a_step_and_trains_every_active_branch(vari
     torch.manual_seed(0)
     config = small(variant)
     generator = MANGenerator(config.generator)
+    with torch.no_grad():
+        trained_like(generator)  # the composite head's zero-initialised change passes no gradient on a first step
     discriminator = MultiScaleDiscriminator(config.discriminator)
     cond = {k: v for k, v in conditioning(config.generator, batch=2).items() if k in generator.conditioning_keys}
     loss = gan_step(generator, discriminator, cond, torch.rand(2, 3, 32, 32) * 2 - 1)
@@ -161,6 +163,8 @@ def test_switching_a_source_off_changes_output_and_renormalizes_rho():
     generator = MANGenerator(config.generator).eval()
     for _, block in man_blocks(generator):
         block.logits.data.normal_()
+    with torch.no_grad():
+        trained_like(generator)  # an untrained composite head returns the photo whatever its sources
     cond = conditioning(config.generator, batch=1)
     with torch.no_grad():
         full_output = generator(cond).image
@@ -263,48 +267,54 @@ def test_composite_head_starts_as_the_photo_with_a_mask_in_unit_range():
         out = generator(cond)
     assert out.mask.shape == (2, 1, 32, 32) and out.motion.shape == (2, 2, 32, 32)
     assert out.painted.shape == (2, 3, 32, 32)
-    assert out.mask.min() >= 0 and out.mask.max() <= 1 and out.mask.mean() < 0.05  # starts mostly off
+    assert out.mask.min() >= 0 and out.mask.max() <= 1
     assert torch.equal(out.motion, torch.zeros_like(out.motion))  # a zero motion field at the start
-    assert (out.image - cond["source"]).abs().max() < 0.1  # the start is the photo
+    assert torch.allclose(out.painted, cond["source"].clamp(-1, 1), atol=1e-6)  # no change painted yet
+    assert torch.allclose(out.image, cond["source"], atol=1e-5)  # the start is the photo
+
+
+def trained_like(generator: MANGenerator) -> None:
+    """Random, non-zero weights in the composite head, as after training."""
+    head = generator.composite_head
+    for conv in (head.to_motion, head.to_mask, head.to_change):
+        torch.nn.init.normal_(conv.weight, std=0.5)
 
 
 def test_composite_equals_the_warped_source_where_the_mask_is_zero():
     torch.manual_seed(0)
     config = small()
     generator = MANGenerator(config.generator)
-    head = generator.composite_head
     with torch.no_grad():
-        torch.nn.init.normal_(head.to_motion.weight, std=0.5)  # a trained-like, non-zero motion field
-        torch.nn.init.normal_(head.to_mask.weight, std=0.5)
+        trained_like(generator)
         cond = conditioning(config.generator, batch=2)
         out = generator(cond)
         assert 0 <= out.mask.min() and out.mask.max() <= 1 and out.mask.std() > 0.01
         limit = config.generator.motion_limit * 32
         assert 0.5 < out.motion.abs().max() <= limit  # the motion moves pixels, within its tanh bound
-        head.to_mask.bias.fill_(-100.0)  # the mask off everywhere (sigmoid underflows to 0)
-        off = generator(cond)
-    assert torch.equal(off.mask, torch.zeros_like(off.mask))
-    assert torch.allclose(off.image, warp(cond["source"], off.motion), atol=1e-6)
-    assert (off.image - cond["source"]).abs().max() > 0.1  # the warp did move the source
+        assert (out.motion.abs() <= out.mask * limit + 1e-6).all()  # and only as far as the mask is on
+        assert (out.painted - warp(cond["source"], out.motion)).abs().max() > 0.1  # a change is painted
     # Where the mask is on, the painted pixels show; where it is off, the warped source.
     mask = torch.zeros(2, 1, 32, 32)
     mask[..., 20:, 8:24] = 1.0
     mixed = composite(out.painted, mask, cond["source"], out.motion)
     assert torch.equal(mixed[..., 20:, 8:24], out.painted[..., 20:, 8:24])
     assert torch.allclose(mixed[..., :20, :], warp(cond["source"], out.motion)[..., :20, :], atol=1e-6)
+    assert (mixed - cond["source"]).abs().max() > 0.1  # the warp did move the source
 
 
-def test_a_zero_motion_field_leaves_the_source_unchanged():
+def test_where_the_mask_is_off_the_photo_is_kept_pixel_for_pixel():
     torch.manual_seed(0)
     config = small()
     generator = MANGenerator(config.generator)
     with torch.no_grad():
-        generator.composite_head.to_mask.bias.fill_(-100.0)
+        trained_like(generator)
+        generator.composite_head.to_mask.bias.fill_(-100.0)  # the mask off everywhere (sigmoid underflows to 0)
         cond = conditioning(config.generator, batch=2)
         out = generator(cond)
-    assert torch.equal(out.motion, torch.zeros_like(out.motion))
+    assert torch.equal(out.mask, torch.zeros_like(out.mask))
+    assert torch.equal(out.motion, torch.zeros_like(out.motion))  # no sub-pixel resampling of a still photo
     assert torch.equal(warp(cond["source"], out.motion), cond["source"])  # bit for bit
-    assert torch.allclose(out.image, cond["source"], atol=1e-6)  # the mask's 1e-44 of painted pixels aside
+    assert torch.allclose(out.image, cond["source"], atol=1e-6)
 
 
 def test_direct_head_paints_every_pixel_and_is_chosen_by_model_output():

@@ -46,6 +46,7 @@ def model(bundle) -> TalkingFaceModel:
     torch.manual_seed(0)
     torch.nn.init.normal_(model.predictor.head.weight, std=0.05)  # the fresh flow head is all zeros: give it motion
     torch.nn.init.normal_(model.generator.composite_head.to_motion.weight, std=0.05)  # and the composite's motion
+    torch.nn.init.normal_(model.generator.composite_head.to_change.weight, std=0.05)  # and a painted change
     return model
 
 

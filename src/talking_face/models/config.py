@@ -85,7 +85,7 @@ class GeneratorConfig:
     # composite: mask * painted + (1 - mask) * the source warped by a predicted motion field; direct: the
     # paper's head, every pixel painted.
     output: str = "composite"
-    motion_limit: float = 0.1  # largest shift of the composite head's motion field, as a fraction of the side
+    motion_limit: float = 0.05  # largest shift of the composite head's motion field, as a fraction of the side
 
     def __post_init__(self) -> None:
         self.channel_multipliers = tuple(self.channel_multipliers)

@@ -5,11 +5,12 @@
     out.image [B,3,S,S] in [-1,1], out.cam_logit [B,2], out.attention [B,1,S,S]
     out.mask [B,1,S,S] in [0,1], out.motion [B,2,S,S] (pixels), out.painted [B,3,S,S] in [-1,1]
 
-Output heads (config.output). "composite" (the default): besides the painted RGB, the last features give a
-soft mask and a dense motion field, and the frame is mask * painted + (1 - mask) * warp(source, motion), so
-where nothing moves the frame is the photo itself and the network only paints what the photo lacks (inside
-the mouth, eyelids), as vid2vid's occlusion-masked warping and GANimation's attention mask. The mask starts
-almost off and the motion at exactly zero: an untrained generator returns (nearly) the source. "direct": the
+Output heads (config.output). "composite" (the default): the last features give a soft mask, a dense
+motion field and painted pixels (the warped source plus a predicted change), and the frame is
+mask * painted + (1 - mask) * warp(source, motion), so where nothing moves the frame is the photo itself and
+the network only paints what the photo lacks (inside the mouth, eyelids), as vid2vid's occlusion-masked
+warping and GANimation's attention mask. The change and the motion start at exactly zero: an untrained
+generator returns the source. "direct": the
 paper's head, the frame is the painted RGB (mask all ones, motion zero).
 
 `conditioning` (one sample per row, S = config.image_size, K = config.audio_window):
@@ -43,7 +44,7 @@ from talking_face.models.man import MANResBlock
 from talking_face.models.predictors import warp
 
 
-MASK_START = 0.02  # the composite mask's value everywhere at initialisation: the frame starts as the photo
+MASK_START = 0.5  # the composite mask's value everywhere at initialisation (the painted change starts at zero)
 
 
 class GeneratorOutput(NamedTuple):
@@ -61,22 +62,32 @@ def composite(painted: torch.Tensor, mask: torch.Tensor, source: torch.Tensor, m
 
 
 class CompositeHead(nn.Module):
-    """Last features -> soft mask [B,1,S,S] (starts at MASK_START) and motion [B,2,S,S] (starts at zero),
-    the motion bounded by tanh to `limit` pixels."""
+    """Last features + source -> soft mask [B,1,S,S], motion [B,2,S,S] in pixels and painted pixels [B,3,S,S].
+
+    The painted pixels are the warped source plus a predicted change, so the network paints only what differs
+    from the photo (an open mouth, shut lids) instead of re-drawing the identity at its own blur. The motion
+    (tanh-bounded to `limit` pixels) is scaled by the mask: where the mask is off the photo is kept pixel for
+    pixel, not resampled (a sub-pixel warp blurs a sharp photo). At the start the change and the motion are
+    zero, so the frame is the photo whatever the mask."""
 
     def __init__(self, channels: int, limit: float):
         super().__init__()
         self.limit = limit
         self.to_mask = nn.Conv2d(channels, 1, 3, padding=1)
         self.to_motion = nn.Conv2d(channels, 2, 3, padding=1)
+        self.to_change = nn.Conv2d(channels, 3, 3, padding=1)
         with torch.no_grad():
-            self.to_mask.weight.mul_(0.1)  # nearly uniform at first, so the whole frame starts as the photo
+            self.to_mask.weight.mul_(0.1)
             self.to_mask.bias.fill_(math.log(MASK_START / (1 - MASK_START)))
-            self.to_motion.weight.zero_()
-            self.to_motion.bias.zero_()
+            for conv in (self.to_motion, self.to_change):
+                conv.weight.zero_()
+                conv.bias.zero_()
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.sigmoid(self.to_mask(features)), self.limit * torch.tanh(self.to_motion(features))
+    def forward(self, features: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        mask = torch.sigmoid(self.to_mask(features))
+        motion = mask * self.limit * torch.tanh(self.to_motion(features))
+        painted = (warp(source, motion) + 2 * torch.tanh(self.to_change(features))).clamp(-1, 1)
+        return mask, motion, painted
 
 
 class MFCCSeed(nn.Module):
@@ -110,9 +121,10 @@ class MANGenerator(nn.Module):
             MANResBlock(c_in, c_out, config.man) for c_in, c_out in zip([channels[0]] + channels[:-1], channels)
         )
         self.cam = CAMLayer(channels[-2])
-        self.to_rgb = nn.Conv2d(channels[-1], 3, 3, padding=1)
         if config.output == "composite":
             self.composite_head = CompositeHead(channels[-1], config.motion_limit * config.image_size)
+        else:
+            self.to_rgb = nn.Conv2d(channels[-1], 3, 3, padding=1)
 
     @property
     def conditioning_keys(self) -> tuple[str, ...]:
@@ -145,10 +157,11 @@ class MANGenerator(nn.Module):
             if index in self.upsample_after:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         features = F.leaky_relu(x, 0.2)
-        painted = torch.tanh(self.to_rgb(features))
         if self.config.output == "direct":
+            painted = torch.tanh(self.to_rgb(features))
             mask, motion = torch.ones_like(painted[:, :1]), torch.zeros_like(painted[:, :2])
             return GeneratorOutput(painted, cam_logit, attention, mask, motion, painted)
-        mask, motion = self.composite_head(features)
-        image = composite(painted, mask, conditioning["source"].to(painted.dtype), motion)
+        source = conditioning["source"].to(features.dtype)
+        mask, motion, painted = self.composite_head(features, source)
+        image = composite(painted, mask, source, motion)
         return GeneratorOutput(image, cam_logit, attention, mask, motion, painted)

@@ -6,7 +6,8 @@ averages over the scales. Images are [B,3,H,W] in [-1,1].
     d_loss = discriminator_adversarial_loss(real, fake) + cam_loss_discriminator(real, fake)
     g_loss = (generator_adversarial_loss(fake) + cam_loss_generator(fake) + feature_matching_loss(real, fake)
               + reconstruction_loss(image, target, mouth_weight) + perceptual(image, target) + predictor_loss(...)
-              + mask_sparsity_loss(mask) + mask_smoothness_loss(mask))    # the last two: composite head only
+              + mask_sparsity_loss(mask) + mask_smoothness_loss(mask) + motion_magnitude_loss(motion)
+              + reconstruction_loss(painted, target))    # the last four: composite head only
 
 Adversarial mode: "hinge" by default. The paper writes the GAN terms in the log-likelihood form and trains
 with Adam(lr 0.002, beta1 0, beta2 0.9), SPADE's recipe, whose objective is the hinge loss; "lsgan"
@@ -97,6 +98,12 @@ def mask_sparsity_loss(mask: torch.Tensor) -> torch.Tensor:
 def mask_smoothness_loss(mask: torch.Tensor) -> torch.Tensor:
     """Total variation of the composite mask: few, smooth regions rather than speckle."""
     return (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean() + (mask[..., 1:] - mask[..., :-1]).abs().mean()
+
+
+def motion_magnitude_loss(motion: torch.Tensor) -> torch.Tensor:
+    """Mean |motion| in pixels of the composite head's warp: head motion cannot be told from speech, so an
+    unpenalised warp learns to smear the photo towards the average pose instead of moving only the jaw."""
+    return motion.abs().mean()
 
 
 def predictor_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

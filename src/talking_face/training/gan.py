@@ -116,6 +116,10 @@ class GANTask:
             if self.models.generator.output == "composite":
                 terms["mask_sparsity"] = losses.mask_sparsity_loss(output.mask)
                 terms["mask_smoothness"] = losses.mask_smoothness_loss(output.mask)
+                terms["motion_magnitude"] = losses.motion_magnitude_loss(output.motion)
+                # The painted pixels learn the frame directly: behind a nearly closed mask they would get
+                # almost no gradient, stay poor, and the mask would never open (eyelids, inside the mouth).
+                terms["painted"] = losses.reconstruction_loss(output.painted, batch["target"], weights["mouth"])
             g_loss = sum(weights[name] * value for name, value in terms.items())
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
