@@ -22,11 +22,13 @@ from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.media.audio import probe_audio, read_audio
 from talking_face.media.errors import MediaError
 from talking_face.media.video import probe, read_frames
+from talking_face.pretrained import SHIPPED_MODEL
 from talking_face.serving.animate import GeneratedFrame
 from talking_face.serving.photo import PasteBack, face_photo, find_face, read_image
 from talking_face.serving.video import read_speech
 from tests.generation_inputs import AUDIO_FORMATS, photo, speech, untrained_bundle, write_audio, write_image
 from tests.project import make_project, run_pipeline
+from tests.readme_commands import trained_project
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +75,26 @@ def test_generate_on_the_sample_photo_pastes_the_face_back(inputs, tmp_path):
     # Outside the face's crop box the photo is untouched (up to H.264); inside, the model's face.
     original = photo(320).astype(float)
     assert np.abs(frames[10, :, :30].astype(float) - original[:, :30]).mean() < 4
+
+
+def test_without_a_model_generate_uses_the_champion_else_the_shipped_pretrained_model(inputs, tmp_path, monkeypatch):
+    if not SHIPPED_MODEL.is_file():
+        pytest.fail(f"{SHIPPED_MODEL}: the pretrained model is missing from the package")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # no mlflow.db here: no registry, so no champion
+    out = tmp_path / "shipped.mp4"
+    result = generate("--image", str(inputs["photo"]), "--audio", str(inputs["speech"]), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    said = result.stderr.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith(f"model: the pretrained GRID model {SHIPPED_MODEL.name}"), said
+    assert_talking_video(out, 2.0, (320, 320))
+    assert not (tmp_path / "mlflow.db").exists()  # looking for a champion created no registry
+    # A user who trained and promoted a model gets it instead.
+    project = trained_project(tmp_path / "project", inputs["model"])
+    monkeypatch.chdir(project)
+    result = generate("--image", str(inputs["photo"]), "--audio", str(inputs["speech"]), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines() == ["model: models:/talking-face-man@champion"]
 
 
 def test_generate_passes_the_blink_rate_on_and_rejects_contradicting_blink_options(inputs, tmp_path, monkeypatch):

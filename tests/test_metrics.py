@@ -152,6 +152,21 @@ def test_blink_rate_of_a_synthetic_blink_sequence():
     assert blinks.blinks_per_second(ear, FPS, 0.2, 5) == 0.0
 
 
+def test_blinks_are_counted_against_the_clips_own_open_level():
+    """On small crops dlib keeps the lids apart: a real blink may bottom out above 0.2 while still dropping
+    well below the clip's open level, which is what the relative threshold sees, at any face size."""
+    openings = np.full(250, 4.5)
+    for start in (30, 110, 200):
+        openings[start : start + 4] = 3.0  # EAR 0.3 -> 0.2: a 64-pixel GRID blink's depth
+    ear = eye_aspect_ratio(_eye_landmarks(openings))
+    assert blinks.blinks_per_second(ear, FPS, blinks.EAR_THRESHOLD, 2) == 0.0  # the absolute threshold misses them
+    relative = blinks.relative_ear(ear)
+    assert relative[0] == pytest.approx(1.0) and relative[31] == pytest.approx(2 / 3)
+    assert blinks.detect_blinks(relative, blinks.RELATIVE_THRESHOLD, 2) == [(30, 34), (110, 114), (200, 204)]
+    assert np.allclose(blinks.relative_ear(0.5 * ear), relative)  # the same count at any EAR scale
+    assert blinks.detect_blinks(blinks.relative_ear(np.full(100, 0.3)), blinks.RELATIVE_THRESHOLD, 2) == []
+
+
 def test_ear_plot_marks_the_threshold_and_each_blink(tmp_path):
     openings = np.full(100, 4.5)
     openings[20:24] = openings[60:64] = 0.75

@@ -335,6 +335,9 @@ def test_mask_losses_prefer_a_small_smooth_mask():
     small_blob[..., 10:14, 5:11] = 1.0
     big_blob[..., 4:14, 2:14] = 1.0
     assert losses.mask_sparsity_loss(small_blob) < losses.mask_sparsity_loss(big_blob)
+    assert losses.mask_sparsity_loss(big_blob, free=big_blob) == 0  # free on the moving parts (features.parts)
+    assert losses.mask_sparsity_loss(big_blob, free=small_blob) < losses.mask_sparsity_loss(big_blob)
+    assert losses.motion_magnitude_loss(torch.full((1, 2, 8, 8), -1.5)) == 1.5  # mean |shift| in pixels
     speckle = (torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.1).float()
     assert losses.mask_smoothness_loss(small_blob) < losses.mask_smoothness_loss(speckle) / 3
     assert losses.mask_smoothness_loss(torch.full((1, 1, 16, 16), 0.3)) == 0

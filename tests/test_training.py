@@ -63,6 +63,40 @@ def test_dataset_items_carry_the_generation_conditioning(feature_file):
     assert later["eyes"].shape == (1, 1, SIZE, SIZE) and later["eyes"].min() >= 0 and later["eyes"].max() <= 1
 
 
+def test_the_moving_parts_cover_the_mouth_chin_and_eyes_of_the_source(feature_file):
+    item = FeatureFrameDataset([feature_file], context=5, audio_window=5)[7]
+    with np.load(feature_file) as archive:
+        points = archive["landmarks"][0]
+    parts = item["parts"][0].numpy()
+    assert item["parts"].shape == (1, SIZE, SIZE) and parts.min() >= 0 and parts.max() <= 1
+
+    def at(index: int) -> float:
+        x, y = np.clip(np.round(points[index]).astype(int), 0, SIZE - 1)
+        return float(parts[y, x])
+
+    assert min(at(i) for i in (48, 54, 51, 57, 62)) == 1.0  # mouth corners, lips, inside
+    assert at(8) > 0.5  # the chin: the jaw drops when the mouth opens
+    assert np.mean([at(i) for i in range(36, 48)]) > 0.3  # the eyes
+    assert parts[0, 0] == 0 and parts[0, -1] == 0 and parts[:, :2].max() < 0.5  # not the corners and edges
+
+
+def test_colour_jitter_shifts_a_sequences_images_alike(feature_file):
+    plain = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=3)[12]
+    torch.manual_seed(1)
+    jittered = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=3, colour_jitter=0.1)[12]
+    for key in ("source", "previous", "target"):
+        assert jittered[key].shape == plain[key].shape and jittered[key].abs().max() <= 1
+        assert not torch.equal(jittered[key], plain[key])
+    # One gain and offset per channel for every image: fitted on the source, they predict every target pixel.
+    red = plain["source"][0].flatten(), jittered["source"][0].flatten()
+    inside = (red[1] > -0.99) & (red[1] < 0.99)
+    gain, offset = np.polyfit(red[0][inside].numpy(), red[1][inside].numpy(), 1)
+    predicted = (plain["target"][:, 0] * gain + offset).clamp(-1, 1)
+    assert (predicted - jittered["target"][:, 0]).abs().max() < 1e-4
+    assert 0.8 < gain < 1.2 and not np.isclose(gain, 1.0, atol=1e-3)
+    assert torch.equal(jittered["mel"], plain["mel"]) and torch.equal(jittered["flow"], plain["flow"])
+
+
 def test_dataset_sequences_are_consecutive_frames(feature_file):
     frames = FeatureFrameDataset([feature_file], context=5, audio_window=5)
     sequences = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=4)

@@ -17,18 +17,27 @@ from pathlib import Path
 import click
 
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
-from talking_face.serving.resolve import DEFAULT_MODEL_URI
-
-DEFAULT_MODEL_NAME = "talking-face-man"
+from talking_face.serving.resolve import DEFAULT_MODEL_NAME, DEFAULT_MODEL_URI
 
 
 model_option = click.option(
     "--model",
     "model_uri",
-    default=DEFAULT_MODEL_URI,
-    show_default=True,
-    help="models:/ or runs:/ URI (in MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder, .pt.",
+    help="models:/ or runs:/ URI (in MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here), MLflow model folder, .pt."
+    f"  [default: {DEFAULT_MODEL_URI}, else the pretrained GRID model shipped with talking-face]",
 )
+
+
+def resolve_model(model_uri: str | None):
+    """The model --model names, or without it the champion, else the shipped pretrained one; says which."""
+    from talking_face.serving.resolve import default_model, load_model, tracking_uri
+
+    store = tracking_uri(in_process=False)
+    if model_uri is not None:
+        return load_model(model_uri, store), model_uri
+    model, which = default_model(store)
+    click.echo(f"model: {which}", err=True)
+    return model, which
 
 
 def _fail(error: BaseException) -> click.ClickException:
@@ -59,7 +68,7 @@ def generate(
     image: Path,
     audio: Path,
     out: Path,
-    model_uri: str,
+    model_uri: str | None,
     paste_back: bool,
     blink_rate: float | None,
     no_blinks: bool,
@@ -67,14 +76,13 @@ def generate(
     quiet: bool,
 ) -> None:
     """Animate the face of a photo to speech: an H.264 mp4 with the speech as its sound."""
-    from talking_face.serving.resolve import load_model, tracking_uri
     from talking_face.serving.video import generate_video
 
     if no_blinks and blink_rate:
         raise click.UsageError("--no-blinks and --blink-rate contradict each other; give one of them")
     rate = 0.0 if no_blinks else DEFAULT_BLINK_RATE if blink_rate is None else blink_rate
     try:
-        model = load_model(model_uri, tracking_uri(in_process=False))
+        model, _ = resolve_model(model_uri)
         result = generate_video(
             model, image, audio, out, paste_back=paste_back, progress=not quiet, threads=threads, blink_rate=rate
         )
@@ -162,7 +170,7 @@ if __name__ == "__main__":
 @click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(min=0.1))
 @click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
 def serve(
-    model_uri: str,
+    model_uri: str | None,
     host: str,
     port: int,
     max_sessions: int,
@@ -175,12 +183,11 @@ def serve(
     """Serve the model live: a web page, a WebSocket stream (speech in, frames out) and POST /v1/videos."""
     import uvicorn
 
-    from talking_face.serving.resolve import load_model, tracking_uri
     from talking_face.serving.server import ServerSettings, uvicorn_config
     from talking_face.serving.video import default_threads
 
     try:
-        model = load_model(model_uri, tracking_uri(in_process=False))
+        model, model_uri = resolve_model(model_uri)
     except (ValueError, OSError) as error:
         raise _fail(error) from None
     settings = ServerSettings(

@@ -14,7 +14,7 @@ DEFAULT_PARAMS = {
     "sample_rate": 16000,  # of the `audio` given to evaluate_clip
     "skip_first_frame": True,  # frame 0 is the source image itself: leave it out of SSIM, PSNR and LMD
     "psnr_cap_db": 100.0,  # per-frame PSNR of identical frames (+inf) is capped here before averaging
-    "ear_threshold": blinks.EAR_THRESHOLD,
+    "ear_threshold": blinks.RELATIVE_THRESHOLD,  # of the clip's open EAR (blinks.relative_ear)
     "blink_min_frames": blinks.BLINK_MIN_FRAMES,
     "sync_max_lag": sync.MAX_LAG,
     "mouth_normalise_by": "mouth_width",  # or "face_size"
@@ -102,7 +102,9 @@ def video_metrics(
     matched = sync.av_sync(opening, energy, p["sync_max_lag"])
     return {
         "cpbd": mean_cpbd(frames),
-        "blinks_per_s": blinks.blinks_per_second(ear, p["fps"], p["ear_threshold"], p["blink_min_frames"]),
+        "blinks_per_s": blinks.blinks_per_second(
+            blinks.relative_ear(ear), p["fps"], p["ear_threshold"], p["blink_min_frames"]
+        ),
         "sync_corr": matched.correlation,
         "sync_lag": matched.lag,
     }

@@ -162,6 +162,7 @@ def attention_strip(example: ClipExample, title: str, n_frames: int = 8) -> Figu
 
 
 def ear_figure(example: ClipExample, title: str, threshold: float, min_frames: int) -> Figure:
-    """The paper's Figure 8: eye aspect ratio of the real and generated clip over time, blinks shaded."""
-    curves = {name: example.ear[name] for name in ("real", "generated") if name in example.ear}
-    return blinks.plot_ear_curve(curves, example.fps, threshold, min_frames, title=title)
+    """The paper's Figure 8: eye aspect ratio of the real and generated clip over time, relative to each
+    clip's open level as blinks are counted, blinks shaded."""
+    curves = {name: blinks.relative_ear(example.ear[name]) for name in ("real", "generated") if name in example.ear}
+    return blinks.plot_ear_curve(curves, example.fps, threshold, min_frames, title=title, ylabel="EAR / open EAR")

@@ -90,9 +90,10 @@ def reconstruction_loss(image: torch.Tensor, target: torch.Tensor, mouth_weight:
     return F.l1_loss(image, target) + mouth_weight * F.l1_loss(image[..., lower:, :], target[..., lower:, :])
 
 
-def mask_sparsity_loss(mask: torch.Tensor) -> torch.Tensor:
-    """L1 of the composite mask (it is >= 0): paint only where the photo cannot provide the pixels."""
-    return mask.mean()
+def mask_sparsity_loss(mask: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 of the composite mask (it is >= 0): paint only where the photo cannot provide the pixels. `free`
+    [B,1,H,W] in [0, 1] marks where the mask costs nothing (the moving parts, `features.parts`)."""
+    return mask.mean() if free is None else (mask * (1 - free)).mean()
 
 
 def mask_smoothness_loss(mask: torch.Tensor) -> torch.Tensor:

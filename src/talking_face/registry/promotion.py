@@ -27,10 +27,10 @@ from talking_face.registry import store
 from talking_face.registry.gate import DEFAULT_RULES, gate
 from talking_face.registry.versions import bundle_hash
 from talking_face.serving.pyfunc import log_pyfunc_model
+from talking_face.serving.resolve import DEFAULT_MODEL_NAME
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "talking-face-man"
 MAX_REASON_CHARS = 5000
 
 

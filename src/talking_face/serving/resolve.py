@@ -2,7 +2,8 @@
 
 Accepted: a registry URI (`models:/talking-face-man@champion`, `models:/talking-face-man/3`), a run's model
 (`runs:/<run id>/model`, or `runs:/<run id>` for the default artifact path), any other MLflow model URI, a
-local MLflow model directory (one holding an `MLmodel` file), or a model bundle file (`.pt`). Registry and run
+local MLflow model directory (one holding an `MLmodel` file), or a model bundle file (`.pt`). Without a reference
+(`default_model`), the registry's champion, else the pretrained model that ships with the package. Registry and run
 URIs are looked up in MLFLOW_TRACKING_URI when set, else in the tracking URI this process already uses (as
 in a Kedro run with kedro-mlflow), else in `sqlite:///mlflow.db` in the working directory.
 """
@@ -15,8 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from talking_face.conditioning.bundle import TalkingFaceModel
+from talking_face.pretrained import SHIPPED_MODEL
 
-DEFAULT_MODEL_URI = "models:/talking-face-man@champion"
+DEFAULT_MODEL_NAME = "talking-face-man"
+DEFAULT_MODEL_URI = f"models:/{DEFAULT_MODEL_NAME}@champion"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACT_PATH = "model"
 
@@ -102,3 +105,33 @@ def _load_mlflow_model(uri: str, store: str) -> TalkingFaceModel:
     if not isinstance(python_model, TalkingFacePyfunc):
         raise ModelNotFound(f"{uri}: an MLflow model, but not a talking-face model")
     return python_model.model
+
+
+def has_champion(store: str) -> bool:
+    """Whether the registry at `store` has a champion of DEFAULT_MODEL_NAME (False without a registry)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    if missing_sqlite_store(store) is not None:
+        return False
+    try:
+        with _tracking(store):
+            MlflowClient(registry_uri=store).get_model_version_by_alias(DEFAULT_MODEL_NAME, "champion")
+    except MlflowException as error:
+        # No registered model (RESOURCE_DOES_NOT_EXIST) or a model without the alias: no champion yet.
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST" or "alias champion not found" in error.message:
+            return False
+        raise ModelNotFound(f"{DEFAULT_MODEL_URI}: {_one_line(error.message)}") from None
+    return True
+
+
+def default_model(store: str | None = None) -> tuple[TalkingFaceModel, str]:
+    """The model used when none is named, and one line saying which: the registry's champion when there is
+    one (it is the user's own, trained and promoted), else the pretrained model shipped with the package."""
+    store = store or tracking_uri()
+    if has_champion(store):
+        return load_model(DEFAULT_MODEL_URI, store), DEFAULT_MODEL_URI
+    if not SHIPPED_MODEL.is_file():
+        raise ModelNotFound(f"{DEFAULT_MODEL_URI}: no champion in {store} and no pretrained model installed (pass --model)")
+    which = f"the pretrained GRID model {SHIPPED_MODEL.name} shipped with talking-face (no champion in {store})"
+    return load_model(SHIPPED_MODEL, store), which

@@ -4,7 +4,8 @@ One item is a sequence of `rollout` consecutive frames t0..t0+L-1 of one clip: t
 `context` real frames before t0 (the source repeated before the clip starts), and per frame (leading
 dimension L) the target, windows of mel, pitch, energy and MFCC centred on it, the motion targets
 (heatmaps at t, flow from t-1 to t) and the eye closure map (`features.eyes`: the frame's closure from its
-eye landmarks, placed on the source frame's eyes). GAN training generates the later frames of a sequence from the model's
+eye landmarks, placed on the source frame's eyes), and the source's moving parts (`features.parts`) that
+weigh the composite mask's sparsity. With `colour_jitter`, a sequence's images share one random colour shift. GAN training generates the later frames of a sequence from the model's
 own earlier outputs, as generation does. Clips are read lazily and a few are cached per worker, so no large
 object is ever shipped to workers.
 """
@@ -19,6 +20,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from talking_face.features.eyes import eye_aspect_ratio, eye_blobs, eye_closure, eye_closure_maps
+from talking_face.features.parts import moving_parts
 from talking_face.conditioning.tensors import audio_conditioning, to_image_tensor
 
 FRAME_KEYS = ("target", "heatmaps", "flow", "eyes", "mel", "pitch", "energy", "mfcc")  # keys with a frame dimension
@@ -36,10 +38,21 @@ def load_clip(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def with_eye_controls(clip: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The clip with its eye closure per frame [T] and the source frame's eye blobs [S, S] added."""
-    landmarks = clip["landmarks"]
-    blobs = eye_blobs(landmarks[0], clip["frames"].shape[1])
-    return {**clip, "eye_closure": eye_closure(eye_aspect_ratio(landmarks)), "eye_blobs": blobs}
+    """The clip with its eye closure per frame [T], the source frame's eye blobs [S, S] and the map of its
+    moving parts [S, S] (`features.parts`) added."""
+    landmarks, size = clip["landmarks"], clip["frames"].shape[1]
+    closure = eye_closure(eye_aspect_ratio(landmarks))
+    return {**clip, "eye_closure": closure, "eye_blobs": eye_blobs(landmarks[0], size),
+            "parts": moving_parts(landmarks[0], size)}  # fmt: skip
+
+
+def jitter_colours(images: list[torch.Tensor], strength: float) -> list[torch.Tensor]:
+    """The same random per-channel gain and offset (up to +-strength) applied to every image of a sequence,
+    [-1, 1] tensors [..., 3, H, W]: with two training speakers, the painted change would otherwise learn their
+    lip and skin colours rather than changes relative to the photo it is given."""
+    gain = 1 + strength * (2 * torch.rand(3, 1, 1) - 1)
+    offset = strength * (2 * torch.rand(3, 1, 1) - 1)
+    return [(((image + 1) / 2 * gain + offset).clamp(0, 1) * 2 - 1) for image in images]
 
 
 def previous_frames(frames: np.ndarray, source: np.ndarray, t: int, context: int) -> np.ndarray:
@@ -58,12 +71,14 @@ class FeatureFrameDataset(Dataset):
         audio_window: int = 5,
         rollout: int = 1,
         cache_clips: int = 8,
+        colour_jitter: float = 0.0,
     ):
         self.paths = [str(p) for p in paths]
         self.context = context
         self.audio_window = audio_window
         self.rollout = rollout
         self.cache_clips = cache_clips
+        self.colour_jitter = colour_jitter
         self._cache: OrderedDict[str, dict] = OrderedDict()
         lengths = [clip_length(p) for p in self.paths]
         self.index = [(clip, t) for clip, n in enumerate(lengths) for t in range(n - rollout + 1)]
@@ -96,11 +111,18 @@ class FeatureFrameDataset(Dataset):
         clip = self._clip(self.paths[clip_number])
         source = clip["frames"][0]
         frames = [self._frame(clip, t) for t in range(start, start + self.rollout)]
-        return {
+        item = {
             "source": to_image_tensor(source),
-            "previous": to_image_tensor(previous_frames(clip["frames"], source, start, self.context)).flatten(0, 1),
+            "previous": to_image_tensor(previous_frames(clip["frames"], source, start, self.context)),
+            "parts": torch.from_numpy(clip["parts"])[None],
             **{key: torch.stack([frame[key] for frame in frames]) for key in FRAME_KEYS},
         }
+        if self.colour_jitter > 0:
+            item["source"], item["previous"], item["target"] = jitter_colours(
+                [item["source"], item["previous"], item["target"]], self.colour_jitter
+            )
+        item["previous"] = item["previous"].flatten(0, 1)
+        return item
 
 
 def frame_inputs(batch: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
@@ -113,6 +135,7 @@ def flatten_frames(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     length = batch["target"].shape[1]
     return {
         "source": batch["source"].repeat_interleave(length, 0),
+        "parts": batch["parts"].repeat_interleave(length, 0),
         **{key: batch[key].flatten(0, 1) for key in FRAME_KEYS},
     }
 

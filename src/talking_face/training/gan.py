@@ -114,7 +114,7 @@ class GANTask:
                 "perceptual": self.perceptual(fake, batch["target"]),
             }
             if self.models.generator.output == "composite":
-                terms["mask_sparsity"] = losses.mask_sparsity_loss(output.mask)
+                terms["mask_sparsity"] = losses.mask_sparsity_loss(output.mask, batch["parts"])
                 terms["mask_smoothness"] = losses.mask_smoothness_loss(output.mask)
                 terms["motion_magnitude"] = losses.motion_magnitude_loss(output.motion)
                 # The painted pixels learn the frame directly: behind a nearly closed mask they would get

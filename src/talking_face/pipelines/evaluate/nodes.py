@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from talking_face.evaluation import report
+from talking_face.evaluation.blinks import RELATIVE_THRESHOLD
 from talking_face.evaluation.run import ClipExample, evaluate_model, select_clips
 from talking_face.evaluation.summary import metric_history, summarise
 from talking_face.conditioning.bundle import TalkingFaceModel
@@ -37,6 +38,6 @@ def render_examples(examples: dict[str, ClipExample], params: dict) -> tuple[dic
         videos[clip_id] = (frames, example.audio, example.fps, example.sample_rate)
         title = f"{clip_id}: real, generated, CAM attention"
         strips[clip_id] = report.attention_strip(example, title, int(params["strip_frames"]))
-        threshold, min_frames = metrics.get("ear_threshold", 0.2), metrics.get("blink_min_frames", 2)
+        threshold, min_frames = metrics.get("ear_threshold", RELATIVE_THRESHOLD), metrics.get("blink_min_frames", 2)
         ear_plots[clip_id] = report.ear_figure(example, f"{clip_id}: eye aspect ratio", threshold, min_frames)
     return videos, strips, ear_plots

@@ -1,0 +1,39 @@
+"""Where a talking face moves: the eyes and the mouth with the jaw below it, as a soft map on a face crop.
+
+    parts = moving_parts(landmarks[0], S)    # float32 [S, S] in [0, 1], 1 on the eyes, the mouth and the chin
+
+Training weighs the composite mask's sparsity by 1 - parts, so the mask is free where speech and blinks
+change the face and costly elsewhere (hair, background, cheeks), where painting only adds the training
+speakers' looks to a new face. Generation does not need it: the generator learns where mouths and eyes are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from talking_face.features.eyes import eye_blobs
+
+MOUTH = np.arange(48, 68)
+CHIN = 8
+WIDTH_MARGIN = 0.75  # the mouth region's half-width, as a fraction of the mouth's width (corner to corner)
+REACH = 2.0  # the map falls off as a Gaussian of the normalised distance and is cut at this many half-axes
+
+
+def mouth_region(points: np.ndarray, size: int) -> np.ndarray:
+    """float32 [size, size]: an ellipse centred on the mouth, as wide as the mouth plus margins and reaching
+    the chin below (the jaw drops when the mouth opens), 1 inside its half-axes and falling off outside."""
+    points = np.asarray(points, dtype=np.float64)
+    mouth = points[MOUTH]
+    centre = mouth.mean(0)
+    half_width = max(WIDTH_MARGIN * np.linalg.norm(mouth[0] - mouth[6]), 1.0)
+    half_height = max(points[CHIN, 1] - centre[1], half_width / 2)
+    grid = np.arange(size, dtype=np.float64)
+    distance = np.sqrt(((grid[None, :] - centre[0]) / half_width) ** 2 + ((grid[:, None] - centre[1]) / half_height) ** 2)
+    region = np.exp(-0.5 * np.maximum(distance - 1.0, 0.0) ** 2 / 0.25)
+    return np.where(distance <= REACH, region, 0.0).astype(np.float32)
+
+
+def moving_parts(points: np.ndarray, size: int) -> np.ndarray:
+    """float32 [size, size] in [0, 1]: the eyes (`features.eyes.eye_blobs`) and the mouth region of one
+    frame's 68 landmarks (x, y in pixels of a size x size crop)."""
+    return np.maximum(eye_blobs(points, size), mouth_region(points, size))
