@@ -215,7 +215,6 @@ def test_short_training_on_a_real_grid_clip_lowers_the_loss_with_the_composite_h
     metrics, still = short_training(grid_feature_file, "composite")
     losses = [step["g_reconstruction"] for step in metrics]
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:3]) and np.mean(losses[-5:]) < 0.8 * still
-    assert metrics[-1]["g_mask_sparsity"] < 0.1  # the mask stays on a small part of the face
 
 
 def test_ray_train_two_workers_checkpoint_and_resume(feature_file, tmp_path):

@@ -7,7 +7,8 @@ averages over the scales. Images are [B,3,H,W] in [-1,1].
     g_loss = (generator_adversarial_loss(fake) + cam_loss_generator(fake) + feature_matching_loss(real, fake)
               + reconstruction_loss(image, target, mouth_weight) + perceptual(image, target) + predictor_loss(...)
               + mask_sparsity_loss(mask) + mask_smoothness_loss(mask) + motion_magnitude_loss(motion)
-              + reconstruction_loss(painted, target))    # the last four: composite head only
+              + reconstruction_loss(painted, target)     # the last four: composite head only
+              + region_loss(image, target, eye_closure_maps))
 
 Adversarial mode: "hinge" by default. The paper writes the GAN terms in the log-likelihood form and trains
 with Adam(lr 0.002, beta1 0, beta2 0.9), SPADE's recipe, whose objective is the hinge loss; "lsgan"
@@ -88,6 +89,15 @@ def reconstruction_loss(image: torch.Tensor, target: torch.Tensor, mouth_weight:
     """Eq. 5: L1 on the whole frame plus `mouth_weight` times L1 on its lower half (the mouth area)."""
     lower = image.shape[-2] // 2
     return F.l1_loss(image, target) + mouth_weight * F.l1_loss(image[..., lower:, :], target[..., lower:, :])
+
+
+def region_loss(image: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """L1 averaged over a weighted region ([B,1,H,W] weights >= 0); 0 where the batch has no region. With the
+    eye closure maps as weights it is the lids' error during blinks, a few pixels the whole-frame L1 drowns."""
+    total = weights.sum()
+    if total <= 0:
+        return image.new_zeros(())
+    return ((image - target).abs().mean(1, keepdim=True) * weights).sum() / total
 
 
 def mask_sparsity_loss(mask: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:

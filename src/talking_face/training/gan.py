@@ -110,6 +110,7 @@ class GANTask:
                 "cam": losses.cam_loss_generator(g_fake),
                 "feature_matching": losses.feature_matching_loss(d_real, g_fake),
                 "reconstruction": losses.reconstruction_loss(fake, batch["target"], weights["mouth"]),
+                "blinks": losses.region_loss(fake, batch["target"], batch["eyes"]),
                 "predictor": losses.predictor_loss(motion, motion_target(batch, kind)),
                 "perceptual": self.perceptual(fake, batch["target"]),
             }
