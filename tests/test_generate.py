@@ -78,8 +78,12 @@ def test_generate_on_the_sample_photo_pastes_the_face_back(inputs, tmp_path):
 
 
 def test_without_a_model_generate_uses_the_champion_else_the_shipped_pretrained_model(inputs, tmp_path, monkeypatch):
-    if not SHIPPED_MODEL.is_file():
-        pytest.fail(f"{SHIPPED_MODEL}: the pretrained model is missing from the package")
+    from talking_face.serving import resolve
+
+    shipped = tmp_path / "shipped" / SHIPPED_MODEL.name
+    shipped.parent.mkdir()
+    shutil.copy(inputs["model"], shipped)
+    monkeypatch.setattr(resolve, "SHIPPED_MODEL", shipped)  # a small stand-in for the package's model file
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)  # no mlflow.db here: no registry, so no champion
     out = tmp_path / "shipped.mp4"
@@ -89,6 +93,11 @@ def test_without_a_model_generate_uses_the_champion_else_the_shipped_pretrained_
     assert len(said) == 1 and said[0].startswith(f"model: the pretrained GRID model {SHIPPED_MODEL.name}"), said
     assert_talking_video(out, 2.0, (320, 320))
     assert not (tmp_path / "mlflow.db").exists()  # looking for a champion created no registry
+    # Neither a champion nor a shipped model: one line, no output.
+    monkeypatch.setattr(resolve, "SHIPPED_MODEL", tmp_path / "absent.pt")
+    result = generate("--image", str(inputs["photo"]), "--audio", str(inputs["speech"]), "--out", str(tmp_path / "no.mp4"))
+    assert result.exit_code == 1 and "no champion" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "no.mp4").exists()
     # A user who trained and promoted a model gets it instead.
     project = trained_project(tmp_path / "project", inputs["model"])
     monkeypatch.chdir(project)

@@ -97,6 +97,32 @@ def test_colour_jitter_shifts_a_sequences_images_alike(feature_file):
     assert torch.equal(jittered["mel"], plain["mel"]) and torch.equal(jittered["flow"], plain["flow"])
 
 
+def test_geometry_jitter_moves_every_map_of_a_sequence_alike(feature_file):
+    from talking_face.training.data import SPATIAL_KEYS, jitter_geometry
+
+    item = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=3)[12]
+    item = {**item, "previous": item["previous"].unflatten(0, (5, 3))}
+    seen = set()
+    for seed in range(8):  # no zoom or shift: the identity or an exact mirror, the flow's x turned with it
+        torch.manual_seed(seed)
+        out = jitter_geometry(item, 0.0)
+        mirrored = not torch.allclose(out["target"], item["target"], atol=1e-5)
+        seen.add(mirrored)
+        for key in SPATIAL_KEYS:
+            want = item[key].flip(-1) if mirrored else item[key]
+            if key == "flow" and mirrored:
+                want = want * torch.tensor([-1.0, 1.0]).view(2, 1, 1)
+            assert torch.allclose(out[key], want, atol=1e-5), key
+        assert torch.equal(out["mel"], item["mel"])
+    assert seen == {True, False}
+    # A zoom in scales the flow's vectors with the picture, and every map moves alike.
+    torch.manual_seed(0)
+    zoomed = jitter_geometry(item, 0.2)
+    assert zoomed["target"].shape == item["target"].shape and not torch.allclose(zoomed["target"], item["target"])
+    changed = [key for key in SPATIAL_KEYS if not torch.allclose(zoomed[key], item[key], atol=1e-6)]
+    assert set(changed) == set(SPATIAL_KEYS) - {"flow"} or set(changed) == set(SPATIAL_KEYS)
+
+
 def test_dataset_sequences_are_consecutive_frames(feature_file):
     frames = FeatureFrameDataset([feature_file], context=5, audio_window=5)
     sequences = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=4)

@@ -5,7 +5,8 @@ One item is a sequence of `rollout` consecutive frames t0..t0+L-1 of one clip: t
 dimension L) the target, windows of mel, pitch, energy and MFCC centred on it, the motion targets
 (heatmaps at t, flow from t-1 to t) and the eye closure map (`features.eyes`: the frame's closure from its
 eye landmarks, placed on the source frame's eyes), and the source's moving parts (`features.parts`) that
-weigh the composite mask's sparsity. With `colour_jitter`, a sequence's images share one random colour shift. GAN training generates the later frames of a sequence from the model's
+weigh the composite mask's sparsity. With `colour_jitter`, a sequence's images share one random colour shift;
+with `geometry_jitter`, all its maps one random zoom, shift and mirror. GAN training generates the later frames of a sequence from the model's
 own earlier outputs, as generation does. Clips are read lazily and a few are cached per worker, so no large
 object is ever shipped to workers.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from talking_face.features.eyes import eye_aspect_ratio, eye_blobs, eye_closure, eye_closure_maps
@@ -46,6 +48,31 @@ def with_eye_controls(clip: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             "parts": moving_parts(landmarks[0], size)}  # fmt: skip
 
 
+# The maps of a training item that live on the face crop, and how each is padded where a zoom reaches past it.
+SPATIAL_KEYS = {"source": "border", "previous": "border", "target": "border", "heatmaps": "zeros", "flow": "zeros",
+                "eyes": "zeros", "parts": "zeros"}  # fmt: skip
+
+
+def jitter_geometry(item: dict[str, torch.Tensor], strength: float) -> dict[str, torch.Tensor]:
+    """One random zoom (1 +- strength), shift (+- strength of the half-side) and mirror (half the time) for
+    every map of a sequence (SPATIAL_KEYS, any leading dimensions), the flow's vectors turned to match: with
+    two training speakers, the mouth would otherwise always sit where theirs do in the crop."""
+    scale = 1 + strength * (2 * torch.rand(()) - 1)
+    shift = strength * (2 * torch.rand(2) - 1)
+    mirror = -1.0 if torch.rand(()) < 0.5 else 1.0
+    # affine_grid maps output to input coordinates: input = diag(mirror, 1) / scale * output + shift
+    theta = torch.tensor([[mirror / scale, 0.0, shift[0]], [0.0, 1 / scale, shift[1]]])
+    out = dict(item)
+    for key, padding in SPATIAL_KEYS.items():
+        maps = item[key]
+        flat = maps.reshape(-1, *maps.shape[-3:])
+        grid = F.affine_grid(theta.expand(len(flat), 2, 3), list(flat.shape), align_corners=False)
+        out[key] = F.grid_sample(flat, grid, padding_mode=padding, align_corners=False).reshape(maps.shape)
+    # previous(p) ~ following(p + flow(p)) holds in the new frame with flow -> A^-1 flow, A = diag(mirror, 1) / scale
+    out["flow"] = out["flow"] * torch.tensor([mirror * scale, scale]).view(2, 1, 1)
+    return out
+
+
 def jitter_colours(images: list[torch.Tensor], strength: float) -> list[torch.Tensor]:
     """The same random per-channel gain and offset (up to +-strength) applied to every image of a sequence,
     [-1, 1] tensors [..., 3, H, W]: with two training speakers, the painted change would otherwise learn their
@@ -72,6 +99,7 @@ class FeatureFrameDataset(Dataset):
         rollout: int = 1,
         cache_clips: int = 8,
         colour_jitter: float = 0.0,
+        geometry_jitter: float = 0.0,
     ):
         self.paths = [str(p) for p in paths]
         self.context = context
@@ -79,6 +107,7 @@ class FeatureFrameDataset(Dataset):
         self.rollout = rollout
         self.cache_clips = cache_clips
         self.colour_jitter = colour_jitter
+        self.geometry_jitter = geometry_jitter
         self._cache: OrderedDict[str, dict] = OrderedDict()
         lengths = [clip_length(p) for p in self.paths]
         self.index = [(clip, t) for clip, n in enumerate(lengths) for t in range(n - rollout + 1)]
@@ -121,6 +150,8 @@ class FeatureFrameDataset(Dataset):
             item["source"], item["previous"], item["target"] = jitter_colours(
                 [item["source"], item["previous"], item["target"]], self.colour_jitter
             )
+        if self.geometry_jitter > 0:
+            item = jitter_geometry(item, self.geometry_jitter)
         item["previous"] = item["previous"].flatten(0, 1)
         return item
 

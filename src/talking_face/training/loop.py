@@ -95,6 +95,7 @@ def make_loader(config: dict) -> tuple[DataLoader, ClipBlockSampler]:
         rollout=int(config.get("rollout_frames", 1)),
         cache_clips=block,
         colour_jitter=float(config.get("colour_jitter", 0.0)),
+        geometry_jitter=float(config.get("geometry_jitter", 0.0)),
     )
     context = ray.train.get_context()
     sampler = ClipBlockSampler(dataset, block, config["seed"], context.get_world_rank(), context.get_world_size())
