@@ -10,6 +10,7 @@ import av
 import cv2
 import librosa
 import numpy as np
+import torch
 
 from talking_face.features.extract import resolve_params
 from talking_face.models import model_config
@@ -65,7 +66,15 @@ def photo(size: int = 320) -> np.ndarray:
 
 
 def untrained_bundle(path: Path, preset: str = "cpu", **overrides) -> Path:
-    """A randomly initialised model bundle with the project's feature parameters."""
+    """A randomly initialised model bundle with the project's feature parameters. The composite head's change
+    and motion start at zero (the photo comes back unchanged); they get small random weights too, so that
+    frames move."""
     config = model_config(preset, overrides=overrides or None)
     features = resolve_params({"crop_size": config.generator.image_size})
-    return TalkingFaceModel.build(config, features).save(path)
+    model = TalkingFaceModel.build(config, features)
+    head = getattr(model.generator, "composite_head", None)
+    if head is not None:
+        with torch.no_grad():
+            for conv in (head.to_change, head.to_motion):
+                torch.nn.init.normal_(conv.weight, std=0.05, generator=torch.Generator().manual_seed(0))
+    return model.save(path)

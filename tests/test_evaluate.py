@@ -52,10 +52,10 @@ def test_metrics_file_is_flat_numeric_per_split_with_the_baseline_beside_the_mod
         assert {f"{split}.real.{key}" for key in ("cpbd", "sync_corr", "blinks_per_s")} <= set(metrics)
         # The baseline is the source frame repeated: a still mouth has no sync and nothing blinks.
         assert metrics[f"{split}.baseline.sync_corr"] == 0.0 and metrics[f"{split}.baseline.blinks_per_s"] == 0.0
-        # The sample clips' mouths follow their speech; an untrained generator is further from the real
-        # frames than the source frame repeated.
+        # The sample clips' mouths follow their speech; a barely trained composite generator returns (about)
+        # the photo, so it comes no closer to the real frames than the source frame repeated.
         assert metrics[f"{split}.real.sync_corr"] > 0.5
-        assert metrics[f"{split}.model.ssim"] < metrics[f"{split}.baseline.ssim"]
+        assert metrics[f"{split}.model.ssim"] <= metrics[f"{split}.baseline.ssim"] + 1e-9
 
 
 def test_per_clip_table_has_model_baseline_and_real_rows_of_the_test_clips(project):

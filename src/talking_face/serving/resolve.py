@@ -107,6 +107,14 @@ def _load_mlflow_model(uri: str, store: str) -> TalkingFaceModel:
     return python_model.model
 
 
+def absolute_sqlite(uri: str) -> str:
+    """A `sqlite:///relative/path` URI made absolute: MLflow caches its stores by URI, so a relative one would
+    keep reading the first database it opened after the working directory changes."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
 def has_champion(store: str) -> bool:
     """Whether the registry at `store` has a champion of DEFAULT_MODEL_NAME (False without a registry)."""
     from mlflow import MlflowClient
@@ -128,7 +136,7 @@ def has_champion(store: str) -> bool:
 def default_model(store: str | None = None) -> tuple[TalkingFaceModel, str]:
     """The model used when none is named, and one line saying which: the registry's champion when there is
     one (it is the user's own, trained and promoted), else the pretrained model shipped with the package."""
-    store = store or tracking_uri()
+    store = absolute_sqlite(store or tracking_uri())
     if has_champion(store):
         return load_model(DEFAULT_MODEL_URI, store), DEFAULT_MODEL_URI
     if not SHIPPED_MODEL.is_file():
