@@ -280,12 +280,19 @@ def trained_like(generator: MANGenerator) -> None:
         torch.nn.init.normal_(conv.weight, std=0.5)
 
 
-def test_composite_equals_the_warped_source_where_the_mask_is_zero():
+def trained_like_generator() -> tuple:
+    """A small composite generator (seed 0) whose head has trained-like weights, and its configuration."""
     torch.manual_seed(0)
     config = small()
     generator = MANGenerator(config.generator)
     with torch.no_grad():
         trained_like(generator)
+    return config, generator
+
+
+def test_composite_equals_the_warped_source_where_the_mask_is_zero():
+    config, generator = trained_like_generator()
+    with torch.no_grad():
         cond = conditioning(config.generator, batch=2)
         out = generator(cond)
         assert 0 <= out.mask.min() and out.mask.max() <= 1 and out.mask.std() > 0.01
@@ -296,18 +303,15 @@ def test_composite_equals_the_warped_source_where_the_mask_is_zero():
     # Where the mask is on, the painted pixels show; where it is off, the warped source.
     mask = torch.zeros(2, 1, 32, 32)
     mask[..., 20:, 8:24] = 1.0
-    mixed = composite(out.painted, mask, cond["source"], out.motion)
+    mixed = composite(out.painted, mask, warp(cond["source"], out.motion))
     assert torch.equal(mixed[..., 20:, 8:24], out.painted[..., 20:, 8:24])
     assert torch.allclose(mixed[..., :20, :], warp(cond["source"], out.motion)[..., :20, :], atol=1e-6)
     assert (mixed - cond["source"]).abs().max() > 0.1  # the warp did move the source
 
 
 def test_where_the_mask_is_off_the_photo_is_kept_pixel_for_pixel():
-    torch.manual_seed(0)
-    config = small()
-    generator = MANGenerator(config.generator)
+    config, generator = trained_like_generator()
     with torch.no_grad():
-        trained_like(generator)
         generator.composite_head.to_mask.bias.fill_(-100.0)  # the mask off everywhere (sigmoid underflows to 0)
         cond = conditioning(config.generator, batch=2)
         out = generator(cond)

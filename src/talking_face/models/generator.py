@@ -56,13 +56,14 @@ class GeneratorOutput(NamedTuple):
     painted: torch.Tensor  # the network's own pixels
 
 
-def composite(painted: torch.Tensor, mask: torch.Tensor, source: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-    """mask * painted + (1 - mask) * source warped by `motion` (a zero motion leaves the source as it is)."""
-    return mask * painted + (1 - mask) * warp(source, motion)
+def composite(painted: torch.Tensor, mask: torch.Tensor, warped: torch.Tensor) -> torch.Tensor:
+    """mask * painted + (1 - mask) * warped: the painted pixels where the mask is on, the warped photo elsewhere."""
+    return mask * painted + (1 - mask) * warped
 
 
 class CompositeHead(nn.Module):
-    """Last features + source -> soft mask [B,1,S,S], motion [B,2,S,S] in pixels and painted pixels [B,3,S,S].
+    """Last features + source -> soft mask [B,1,S,S], motion [B,2,S,S] in pixels, the source warped by it
+    and painted pixels [B,3,S,S].
 
     The painted pixels are the warped source plus a predicted change, so the network paints only what differs
     from the photo (an open mouth, shut lids) instead of re-drawing the identity at its own blur. The motion
@@ -86,8 +87,9 @@ class CompositeHead(nn.Module):
     def forward(self, features: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, ...]:
         mask = torch.sigmoid(self.to_mask(features))
         motion = mask * self.limit * torch.tanh(self.to_motion(features))
-        painted = (warp(source, motion) + 2 * torch.tanh(self.to_change(features))).clamp(-1, 1)
-        return mask, motion, painted
+        warped = warp(source, motion)
+        painted = (warped + 2 * torch.tanh(self.to_change(features))).clamp(-1, 1)
+        return mask, motion, warped, painted
 
 
 class MFCCSeed(nn.Module):
@@ -162,6 +164,6 @@ class MANGenerator(nn.Module):
             mask, motion = torch.ones_like(painted[:, :1]), torch.zeros_like(painted[:, :2])
             return GeneratorOutput(painted, cam_logit, attention, mask, motion, painted)
         source = conditioning["source"].to(features.dtype)
-        mask, motion, painted = self.composite_head(features, source)
-        image = composite(painted, mask, source, motion)
+        mask, motion, warped, painted = self.composite_head(features, source)
+        image = composite(painted, mask, warped)
         return GeneratorOutput(image, cam_logit, attention, mask, motion, painted)

@@ -39,7 +39,7 @@ def load_clip(path: str | Path) -> dict[str, np.ndarray]:
         return {key: archive[key] for key in archive.files}
 
 
-def with_eye_controls(clip: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def with_source_maps(clip: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The clip with its eye closure per frame [T], the source frame's eye blobs [S, S] and the map of its
     moving parts [S, S] (`features.parts`) added."""
     landmarks, size = clip["landmarks"], clip["frames"].shape[1]
@@ -116,7 +116,7 @@ class FeatureFrameDataset(Dataset):
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]
-        clip = with_eye_controls(load_clip(path))
+        clip = with_source_maps(load_clip(path))
         self._cache[path] = clip
         if len(self._cache) > self.cache_clips:
             self._cache.popitem(last=False)
