@@ -347,6 +347,23 @@ def test_mask_losses_prefer_a_small_smooth_mask():
     assert losses.mask_smoothness_loss(torch.full((1, 1, 16, 16), 0.3)) == 0
 
 
+def test_mouth_motion_loss_is_zero_for_the_warp_that_moves_the_lips_into_place():
+    # A lip point at pixel (9, 5) in the source is at (9, 7) in the frame: the backward warp that draws it
+    # there reads the source 2 pixels up (-2 in y) at the frame's point.
+    size = 16
+    source = torch.zeros(1, 1, size, size)
+    source[..., 5, 9] = 1.0
+    to_units = lambda xy: (2 * torch.tensor(xy, dtype=torch.float32) + 1) / size - 1  # grid_sample units
+    points = to_units([[9.0, 7.0]])[None]  # [B, P, 2]
+    shifts = (2 * torch.tensor([[[0.0, -2.0]]]) / size)  # displacements in grid_sample units
+    right = torch.zeros(1, 2, size, size)
+    right[:, 1] = -2.0
+    assert warp(source, right)[0, 0, 7, 9] == 1.0
+    assert losses.mouth_motion_loss(right, points, shifts) == 0
+    wrong = torch.zeros(1, 2, size, size)  # the photo's mouth left as it is
+    assert losses.mouth_motion_loss(wrong, points, shifts) == pytest.approx(1.0)  # (|0| + |2|) / 2 pixels
+
+
 def test_warp_zero_flow_is_identity_and_constant_flow_shifts():
     image = torch.rand(2, 3, 20, 24)
     assert torch.allclose(warp(image, torch.zeros(2, 2, 20, 24)), image, atol=1e-5)

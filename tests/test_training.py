@@ -12,6 +12,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from talking_face.features.extract import extract_clip
+from talking_face.features.parts import mouth_motion
 from talking_face.media.video import write_video
 from talking_face.models.config import PAPER_SOURCES, PRESETS
 from talking_face.models.losses import reconstruction_loss
@@ -80,6 +81,21 @@ def test_the_moving_parts_cover_the_mouth_chin_and_eyes_of_the_source(feature_fi
     assert parts[0, 0] == 0 and parts[0, -1] == 0 and parts[:, :2].max() < 0.5  # not the corners and edges
 
 
+def test_mouth_motion_follows_the_lips_and_leaves_out_the_head(feature_file):
+    with np.load(feature_file) as archive:
+        source = archive["landmarks"][0]
+    head_moved = source + np.array([3.0, 2.0], dtype=np.float32)  # the whole face shifted: the head moved
+    mouth_opened = source.copy()
+    mouth_opened[[56, 57, 58, 65, 66, 67, 7, 8, 9], 1] += 2.0  # the lower lip and chin 2 pixels down
+    points, shifts = mouth_motion(np.stack([source, head_moved, mouth_opened]))
+    assert points.shape == shifts.shape == (3, 25, 2)
+    assert np.allclose(shifts[0], 0) and np.allclose(shifts[1], 0, atol=1e-5)
+    assert np.allclose(points[1], points[0], atol=1e-5)
+    lower = [list(range(48, 68)).index(i) for i in (57, 66)] + [20 + list(range(6, 11)).index(8)]
+    assert np.allclose(shifts[2][lower], [0.0, -2.0], atol=1e-5)  # read the source 2 pixels up at the lowered lip
+    assert np.allclose(np.delete(shifts[2], [8, 9, 10, 17, 18, 19, 21, 22, 23], axis=0), 0, atol=1e-5)
+
+
 def test_colour_jitter_shifts_a_sequences_images_alike(feature_file):
     plain = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=3)[12]
     torch.manual_seed(1)
@@ -121,6 +137,26 @@ def test_geometry_jitter_moves_every_map_of_a_sequence_alike(feature_file):
     assert zoomed["target"].shape == item["target"].shape and not torch.allclose(zoomed["target"], item["target"])
     changed = [key for key in SPATIAL_KEYS if not torch.allclose(zoomed[key], item[key], atol=1e-6)]
     assert set(changed) == set(SPATIAL_KEYS) - {"flow"} or set(changed) == set(SPATIAL_KEYS)
+
+
+def test_geometry_jitter_moves_the_mouth_points_with_the_picture(feature_file):
+    from talking_face.training.data import jitter_geometry
+
+    item = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=2)[12]
+    item = {**item, "previous": item["previous"].unflatten(0, (5, 3))}
+    # A bright dot on the first lip point of the first frame: after a zoom, shift and mirror it must sit
+    # where the jittered point says.
+    x, y = ((item["mouth_points"][0, 0] + 1) * SIZE / 2 - 0.5).round().long().tolist()
+    item["target"] = torch.full_like(item["target"], -1.0)
+    item["target"][0, :, y, x] = 1.0
+    for seed in range(4):
+        torch.manual_seed(seed)
+        out = jitter_geometry(item, 0.15)
+        brightest = out["target"][0, 0].flatten().argmax()
+        found = torch.tensor([brightest % SIZE, brightest // SIZE], dtype=torch.float32)
+        assert torch.allclose((out["mouth_points"][0, 0] + 1) * SIZE / 2 - 0.5, found, atol=1.0)
+        zoom = (out["mouth_shifts"] / item["mouth_shifts"]).nan_to_num()  # displacements turn, never shift
+        assert zoom.abs().max() < 1.2
 
 
 def test_dataset_sequences_are_consecutive_frames(feature_file):

@@ -5,6 +5,11 @@
 Training weighs the composite mask's sparsity by 1 - parts, so the mask is free where speech and blinks
 change the face and costly elsewhere (hair, background, cheeks), where painting only adds the training
 speakers' looks to a new face. Generation does not need it: the generator learns where mouths and eyes are.
+
+    points, shifts = mouth_motion(landmarks)  # float32 [T, P, 2] each: where the mouth and jaw points are
+                                              # and the displacement back to the source frame's, in pixels
+
+teach the composite head's warp to move the lips and the jaw the way the speaker's do.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from talking_face.features.eyes import eye_blobs
 
 MOUTH = np.arange(48, 68)
 CHIN = 8
+JAW = np.arange(6, 11)  # the chin and the jaw beside it: it drops when the mouth opens
+NOSE = np.arange(27, 36)  # the nose does not move with speech: its shift is the head's
 WIDTH_MARGIN = 0.75  # the mouth region's half-width, as a fraction of the mouth's width (corner to corner)
 REACH = 2.0  # the map falls off as a Gaussian of the normalised distance and is cut at this many half-axes
 
@@ -37,3 +44,15 @@ def moving_parts(points: np.ndarray, size: int) -> np.ndarray:
     """float32 [size, size] in [0, 1]: the eyes (`features.eyes.eye_blobs`) and the mouth region of one
     frame's 68 landmarks (x, y in pixels of a size x size crop)."""
     return np.maximum(eye_blobs(points, size), mouth_region(points, size))
+
+
+def mouth_motion(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lip and jaw points of every frame with the head's motion since frame 0 taken out [T, P, 2]
+    (P = 25, pixels of the crop; the head's motion is the nose's mean displacement) and the displacement
+    from each back to the same point in frame 0 [T, P, 2]: a backward warp of frame 0 by that displacement at
+    those points moves its lips and jaw into the frame's shape. The head's own motion cannot be told from
+    speech, so it is left out."""
+    points = np.asarray(points, dtype=np.float32)
+    head = (points[:1, NOSE] - points[:, NOSE]).mean(1, keepdims=True)
+    moving = points[:, np.concatenate([MOUTH, JAW])] + head
+    return moving, (moving[:1] - moving).astype(np.float32)

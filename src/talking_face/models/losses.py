@@ -117,6 +117,15 @@ def motion_magnitude_loss(motion: torch.Tensor) -> torch.Tensor:
     return motion.abs().mean()
 
 
+def mouth_motion_loss(motion: torch.Tensor, points: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Mean L1 in pixels between the warp [B,2,S,S] (pixels) at the frame's lip and jaw points [B,P,2] and
+    their displacements back to the source's [B,P,2] (both in grid_sample units, `features.parts.mouth_motion`):
+    the image losses alone leave the mouth shut, the photo's own mouth being the safest guess for a new face."""
+    sampled = F.grid_sample(motion, points[:, None].to(motion.dtype), align_corners=False)[:, :, 0]  # [B,2,P]
+    target = shifts.to(motion.dtype).transpose(1, 2) * (motion.shape[-1] / 2)
+    return (sampled - target).abs().mean()
+
+
 def predictor_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """MSE of a predicted heatmap or flow against the ground truth from the feature files."""
     return F.mse_loss(prediction, target.to(prediction.dtype))

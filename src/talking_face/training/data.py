@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from talking_face.features.eyes import eye_aspect_ratio, eye_blobs, eye_closure, eye_closure_maps
-from talking_face.features.parts import moving_parts
+from talking_face.features.parts import mouth_motion, moving_parts
 from talking_face.conditioning.tensors import audio_conditioning, to_image_tensor
 
-FRAME_KEYS = ("target", "heatmaps", "flow", "eyes", "mel", "pitch", "energy", "mfcc")  # keys with a frame dimension
+# The keys of an item with a frame dimension.
+FRAME_KEYS = ("target", "heatmaps", "flow", "eyes", "mouth_points", "mouth_shifts", "mel", "pitch", "energy", "mfcc")
 
 
 def clip_length(path: str | Path) -> int:
@@ -40,12 +41,15 @@ def load_clip(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def with_source_maps(clip: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The clip with its eye closure per frame [T], the source frame's eye blobs [S, S] and the map of its
-    moving parts [S, S] (`features.parts`) added."""
+    """The clip with its eye closure per frame [T], the source frame's eye blobs [S, S], the map of its
+    moving parts [S, S] and the lip and jaw points and displacements [T, P, 2] (`features.parts`) added, the
+    points in grid_sample's align_corners=False units (-1 and 1 the crop's outer edges)."""
     landmarks, size = clip["landmarks"], clip["frames"].shape[1]
     closure = eye_closure(eye_aspect_ratio(landmarks))
+    points, shifts = mouth_motion(landmarks)
     return {**clip, "eye_closure": closure, "eye_blobs": eye_blobs(landmarks[0], size),
-            "parts": moving_parts(landmarks[0], size)}  # fmt: skip
+            "parts": moving_parts(landmarks[0], size), "mouth_points": (2 * points + 1) / size - 1,
+            "mouth_shifts": 2 * shifts / size}  # fmt: skip
 
 
 # The maps of a training item that live on the face crop, and how each is padded where a zoom reaches past it.
@@ -63,13 +67,17 @@ def jitter_geometry(item: dict[str, torch.Tensor], strength: float) -> dict[str,
     # affine_grid maps output to input coordinates: input = diag(mirror, 1) / scale * output + shift
     theta = torch.tensor([[mirror / scale, 0.0, shift[0]], [0.0, 1 / scale, shift[1]]])
     out = dict(item)
+    # Points move the other way: output = A^-1 (input - shift); displacements only by A^-1.
+    inverse = torch.tensor([mirror * scale, scale])
+    out["mouth_points"] = (item["mouth_points"] - shift) * inverse
+    out["mouth_shifts"] = item["mouth_shifts"] * inverse
     for key, padding in SPATIAL_KEYS.items():
         maps = item[key]
         flat = maps.reshape(-1, *maps.shape[-3:])
         grid = F.affine_grid(theta.expand(len(flat), 2, 3), list(flat.shape), align_corners=False)
         out[key] = F.grid_sample(flat, grid, padding_mode=padding, align_corners=False).reshape(maps.shape)
     # previous(p) ~ following(p + flow(p)) holds in the new frame with flow -> A^-1 flow, A = diag(mirror, 1) / scale
-    out["flow"] = out["flow"] * torch.tensor([mirror * scale, scale]).view(2, 1, 1)
+    out["flow"] = out["flow"] * inverse.view(2, 1, 1)
     return out
 
 
@@ -132,6 +140,8 @@ class FeatureFrameDataset(Dataset):
             "heatmaps": torch.from_numpy(clip["heatmaps"][t]).float() / 255.0,
             "flow": torch.from_numpy(flow_to_t.astype(np.float32)),
             "eyes": torch.from_numpy(eye_closure_maps(clip["eye_blobs"], clip["eye_closure"][t : t + 1])[0]),
+            "mouth_points": torch.from_numpy(clip["mouth_points"][t]),
+            "mouth_shifts": torch.from_numpy(clip["mouth_shifts"][t]),
             **audio_conditioning(clip, t, self.audio_window),
         }
 

@@ -118,6 +118,7 @@ class GANTask:
                 terms["mask_sparsity"] = losses.mask_sparsity_loss(output.mask, batch["parts"])
                 terms["mask_smoothness"] = losses.mask_smoothness_loss(output.mask)
                 terms["motion_magnitude"] = losses.motion_magnitude_loss(output.motion)
+                terms["mouth_motion"] = losses.mouth_motion_loss(output.motion, batch["mouth_points"], batch["mouth_shifts"])
                 # The painted pixels learn the frame directly: behind a nearly closed mask they would get
                 # almost no gradient, stay poor, and the mask would never open (eyelids, inside the mouth).
                 terms["painted"] = losses.reconstruction_loss(output.painted, batch["target"], weights["mouth"])
