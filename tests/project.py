@@ -29,21 +29,12 @@ def make_project(folder: Path) -> Path:
 
 @contextmanager
 def inside(folder: Path):
-    """In `folder`, its own `mlflow.db` named by absolute path unless a tracking server is set: MLflow caches
-    stores by URI, so the project default `sqlite:///mlflow.db` would keep writing to the first test
-    project's file that opened it in this process."""
-    previous, uri = Path.cwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    previous = Path.cwd()
     os.chdir(folder)
-    if not uri:
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder.resolve() / 'mlflow.db'}"
     try:
         yield
     finally:
         os.chdir(previous)
-        if not uri:
-            os.environ.pop("MLFLOW_TRACKING_URI")
-            if uri is not None:
-                os.environ["MLFLOW_TRACKING_URI"] = uri
 
 
 def run_pipeline(folder: Path, pipeline: str, params: dict | None = None) -> dict:
