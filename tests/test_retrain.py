@@ -20,6 +20,9 @@ def test_retrain_pushes_the_new_data_and_then_fails_at_a_refusing_gate(reproduce
     project = reproduced_project.path
     # A gate no model can pass: the metric it asks for is never measured.
     set_parameters(project, "parameters_register.yml", {"register": {"gate": {"against_baseline": [{"metric": "unmeasured", "better": "lower"}]}}})
+    # One more step than the project's earlier runs: training is deterministic, and the same bundle again
+    # would be the version the earlier tests may have made champion ("already champion", nothing to refuse).
+    set_parameters(project, "parameters_train.yml", {"train": {"steps": 4}})
     remote = tmp_path / "ci-remote"  # as CI passes $DVC_REMOTE_URL from a secret
     result = run(project, "env", f"DVC_REMOTE_URL={remote}", "scripts/retrain.sh", check=False)
     log = result.stdout + result.stderr
