@@ -68,7 +68,7 @@ def main() -> None:
     for clip in evaluation:
         x, y, size = speech_and_lips(resolved(clip["path"]), args.window)
         rows.append({"set": f"{clip['split']}/{clip.get('corpus', '')}", "clips": 1,
-                     "from speech": lip_error(model.predict(x), y, size), "no motion": lip_error(0 * y, y, size)})  # fmt: skip
+                     "from speech": lip_error(model.predict(x), y, size), "no motion": lip_error(np.zeros_like(y), y, size)})  # fmt: skip
     table = pd.DataFrame(rows).groupby("set").agg({"clips": "sum", "from speech": "mean", "no motion": "mean"})
     table["ratio"] = table["from speech"] / table["no motion"]
     print(f"Lip-point error (pixels of a 256 crop) on {len(training)} training clips' speech, window +-{args.window}:")

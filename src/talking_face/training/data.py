@@ -3,12 +3,14 @@
 One item is a sequence of `rollout` consecutive frames t0..t0+L-1 of one clip: the source image, the
 `context` real frames before t0 (the source repeated before the clip starts), and per frame (leading
 dimension L) the target, windows of mel, pitch, energy and MFCC centred on it, the motion targets
-(heatmaps at t, flow from t-1 to t) and the eye closure map (`features.eyes`: the frame's closure from its
-eye landmarks, placed on the source frame's eyes), and the source's moving parts (`features.parts`) that
-weigh the composite mask's sparsity. With `colour_jitter`, a sequence's images share one random colour shift;
-with `geometry_jitter`, all its maps one random zoom, shift and mirror. GAN training generates the later frames of a sequence from the model's
-own earlier outputs, as generation does. Clips are read lazily and a few are cached per worker, so no large
-object is ever shipped to workers.
+(heatmaps at t, flow from t-1 to t), the eye closure map (`features.eyes`: the frame's closure from its
+eye landmarks, placed on the source frame's eyes) and the frame's lip and jaw points with their displacement
+back to the source's (`features.parts.mouth_motion`, grid_sample units); and the source's moving parts
+(`features.parts`) that weigh the composite mask's sparsity. With `colour_jitter`, a sequence's images share
+one random colour shift; with `geometry_jitter`, all its maps and points one random zoom, shift and mirror.
+GAN training generates the later frames of a sequence from the model's own earlier outputs, as generation
+does. Clips are read lazily and a few are cached per worker, so no large object is ever shipped to
+workers.
 """
 
 from __future__ import annotations
