@@ -2,6 +2,7 @@
 perceptual loss."""
 
 import logging
+from dataclasses import replace
 
 import pytest
 import torch
@@ -38,6 +39,7 @@ def conditioning(config, batch, seed=0):
         "source": torch.rand(batch, 3, size, size, generator=gen) * 2 - 1,
         "motion": torch.randn(batch, config.man.motion_channels, size, size, generator=gen),
         "eyes": torch.rand(batch, 1, size, size, generator=gen),
+        "parts": torch.rand(batch, 1, size, size, generator=gen),
         "mel": torch.randn(batch, window, 256, generator=gen),
         "pitch": one_hot(),
         "energy": one_hot(),
@@ -216,7 +218,7 @@ def test_config_presets_variants_and_errors():
     heatmaps = model_config("cpu", variant="t3_all_heatmaps")
     assert heatmaps.generator.man.motion_channels == 15
     generator = MANGenerator({"image_size": 16, "seed_size": 4, "man": {"enabled": ["image", "mel"]}})
-    assert generator.conditioning_keys == ("source", "mfcc", "mel")
+    assert generator.conditioning_keys == ("source", "mfcc", "mel", "parts")
     with pytest.raises(ValueError, match="variant"):
         model_config("cpu", variant="t9_nothing")
     with pytest.raises(ValueError, match="image_size"):
@@ -319,6 +321,29 @@ def test_where_the_mask_is_off_the_photo_is_kept_pixel_for_pixel():
     assert torch.equal(out.motion, torch.zeros_like(out.motion))  # no sub-pixel resampling of a still photo
     assert torch.equal(warp(cond["source"], out.motion), cond["source"])  # bit for bit
     assert torch.allclose(out.image, cond["source"], atol=1e-6)
+
+
+def test_the_moving_parts_cap_the_mask_and_keep_the_photo_elsewhere():
+    config, generator = trained_like_generator()
+    assert generator.limits_mask  # the default: mask_region "parts"
+    cond = conditioning(config.generator, batch=2)
+    cond["parts"] = torch.zeros(2, 1, 32, 32)
+    cond["parts"][..., 18:28, 8:24] = 1.0  # a mouth
+    with torch.no_grad():
+        capped = generator(cond)
+        free = MANGenerator(replace(config.generator, mask_region="anywhere"))
+        free.load_state_dict(generator.state_dict())
+        uncapped = free(cond)
+    outside = cond["parts"] == 0
+    assert (uncapped.mask[outside] > 0.05).any()  # free, the mask opens on the hair and the cheeks
+    assert torch.equal(capped.mask[outside], torch.zeros_like(capped.mask[outside]))
+    assert torch.equal(capped.image[outside.expand_as(capped.image)], cond["source"][outside.expand_as(capped.image)])
+    inside = cond["parts"] == 1
+    assert torch.equal(capped.mask[inside], uncapped.mask[inside])  # the parts themselves are not touched
+    with pytest.raises(ValueError, match="parts"):
+        generator({key: value for key, value in cond.items() if key != "parts"})
+    with pytest.raises(ValueError, match="mask_region"):
+        model_config("cpu", overrides={"generator": {"mask_region": "hair"}})
 
 
 def test_direct_head_paints_every_pixel_and_is_chosen_by_model_output():

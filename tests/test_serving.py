@@ -26,6 +26,7 @@ from talking_face.models import model_config
 from talking_face.serving import animate as animate_module
 from talking_face.serving.animate import GeneratedFrame, animate, audio_chunks, frame_count, generated_frame
 from talking_face.serving.blinks import EyeControls
+from talking_face.serving.parts import source_parts
 from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.photo import face_photo
 from talking_face.serving.video import torch_threads, write_talking_video
@@ -60,11 +61,14 @@ def plain_frames(
     clip = audio_features(audio, n_frames, fps, params)
     eyes = EyeControls.for_model(model, crop, n_frames, blink_rate)
     source = to_image_tensor(crop)[None]
+    parts = source_parts(model, crop)
     previous = deque([source] * model.context_frames, maxlen=model.context_frames)
     frames = []
     for t in range(n_frames):
         batch = {key: value[None] for key, value in audio_conditioning(clip, t, model.audio_window).items()}
         batch["source"], batch["eyes"] = source, eyes.map(t)
+        if parts is not None:
+            batch["parts"] = parts
         motion = model.predictor(torch.cat(list(previous), 1), batch["mel"])
         output = model.generator(generator_conditioning(batch, motion_for_generator(motion, model.image_size)))
         previous.append(output.image)

@@ -71,6 +71,8 @@ class TalkingFaceModel:
         config = state["config"]
         if "output" not in config["generator"]:  # written before the composite head: the paper's direct head
             config = {**config, "generator": {**config["generator"], "output": "direct"}}
+        if "mask_region" not in config["generator"]:  # written before the mask was capped to the moving parts
+            config = {**config, "generator": {**config["generator"], "mask_region": "anywhere"}}
         model = cls.build(model_config("cpu", overrides=config), state["features"])
         for name in ("generator", "predictor"):
             try:

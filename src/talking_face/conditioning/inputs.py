@@ -34,9 +34,11 @@ def motion_for_generator(predicted: torch.Tensor, image_size: int) -> torch.Tens
 
 
 def generator_conditioning(batch: dict[str, torch.Tensor], motion: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every input the generator may read; `batch["eyes"]` is the eye closure map [B,1,S,S] (features.eyes)."""
+    """Every input the generator may read; `batch["eyes"]` is the eye closure map [B,1,S,S] (features.eyes),
+    `batch["parts"]` (when given) the source's moving parts [B,1,S,S] (features.parts)."""
     frame_keys = ("eyes", *AUDIO_KEYS)
-    return {"source": batch["source"], "motion": motion, **{key: batch[key] for key in frame_keys}}
+    parts = {"parts": batch["parts"]} if "parts" in batch else {}
+    return {"source": batch["source"], "motion": motion, **parts, **{key: batch[key] for key in frame_keys}}
 
 
 def next_context(context: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:

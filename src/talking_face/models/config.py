@@ -35,6 +35,7 @@ VIDEO_BRANCHES = ("conv2d", "partial_conv2d", "conv2d_eca")
 AUDIO_BRANCHES = ("conv1d", "lstm")
 MOTION_CHANNELS = {"flow": 2, "heatmaps": N_HEATMAPS}
 OUTPUTS = ("composite", "direct")
+MASK_REGIONS = ("parts", "anywhere")
 AUDIO_FEATURES = {"mel": N_MEL, "pitch": N_LEVELS, "energy": N_LEVELS}
 
 
@@ -86,6 +87,9 @@ class GeneratorConfig:
     # paper's head, every pixel painted.
     output: str = "composite"
     motion_limit: float = 0.05  # largest shift of the composite head's motion field, as a fraction of the side
+    # composite: where the mask may open. parts: only on the source's moving parts (conditioning "parts", the
+    # eyes and the mouth with the chin, features.parts); anywhere: the whole crop (models made before this).
+    mask_region: str = "parts"
 
     def __post_init__(self) -> None:
         self.channel_multipliers = tuple(self.channel_multipliers)
@@ -93,6 +97,8 @@ class GeneratorConfig:
             self.man = MANConfig(**self.man)
         if self.output not in OUTPUTS:
             raise ValueError(f"generator.output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.mask_region not in MASK_REGIONS:
+            raise ValueError(f"generator.mask_region must be one of {MASK_REGIONS}, got {self.mask_region!r}")
         ratio = self.image_size // self.seed_size
         n_up = ratio.bit_length() - 1
         if self.image_size % self.seed_size or ratio != 2**n_up or n_up > len(self.channel_multipliers) - 1:

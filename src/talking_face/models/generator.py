@@ -69,7 +69,9 @@ class CompositeHead(nn.Module):
     from the photo (an open mouth, shut lids) instead of re-drawing the identity at its own blur. The motion
     (tanh-bounded to `limit` pixels) is scaled by the mask: where the mask is off the photo is kept pixel for
     pixel, not resampled (a sub-pixel warp blurs a sharp photo). At the start the change and the motion are
-    zero, so the frame is the photo whatever the mask."""
+    zero, so the frame is the photo whatever the mask. A `region` [B,1,S,S] in [0, 1] caps the mask: head
+    motion cannot be told from speech, and a mask free to open on the hairline and the cheeks learns to blur
+    them against it, which a new face pays for in sharpness."""
 
     def __init__(self, channels: int, limit: float):
         super().__init__()
@@ -84,8 +86,12 @@ class CompositeHead(nn.Module):
                 conv.weight.zero_()
                 conv.bias.zero_()
 
-    def forward(self, features: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, features: torch.Tensor, source: torch.Tensor, region: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
         mask = torch.sigmoid(self.to_mask(features))
+        if region is not None:
+            mask = mask * region.to(mask.dtype)
         motion = mask * self.limit * torch.tanh(self.to_motion(features))
         warped = warp(source, motion)
         painted = (warped + 2 * torch.tanh(self.to_change(features))).clamp(-1, 1)
@@ -132,13 +138,20 @@ class MANGenerator(nn.Module):
     def conditioning_keys(self) -> tuple[str, ...]:
         """The conditioning entries this generator reads."""
         video_audio = tuple(CONDITION_KEYS[s] for s in self.config.man.enabled if CONDITION_KEYS[s] != "source")
-        return ("source", "mfcc", *video_audio)
+        return ("source", "mfcc", *video_audio, *(("parts",) if self.limits_mask else ()))
+
+    @property
+    def limits_mask(self) -> bool:
+        """Whether the composite mask is capped by the source's moving parts (conditioning "parts")."""
+        return self.config.output == "composite" and self.config.mask_region == "parts"
 
     def _check(self, conditioning: dict[str, torch.Tensor]) -> torch.Tensor:
         size, window = self.config.image_size, self.config.audio_window
         source = conditioning["source"]
         if source.dim() != 4 or source.shape[1:] != (3, size, size):
             raise ValueError(f"conditioning 'source' must be [B,3,{size},{size}], got {list(source.shape)}")
+        if self.limits_mask and "parts" not in conditioning:
+            raise ValueError("conditioning 'parts' [B,1,S,S] (the source's moving parts) is required: mask_region is 'parts'")
         mfcc = conditioning["mfcc"]
         mfcc = mfcc.unsqueeze(1) if mfcc.dim() == 2 else mfcc
         if mfcc.shape[1:] != (window, self.config.n_mfcc):
@@ -164,6 +177,7 @@ class MANGenerator(nn.Module):
             mask, motion = torch.ones_like(painted[:, :1]), torch.zeros_like(painted[:, :2])
             return GeneratorOutput(painted, cam_logit, attention, mask, motion, painted)
         source = conditioning["source"].to(features.dtype)
-        mask, motion, warped, painted = self.composite_head(features, source)
+        region = conditioning["parts"] if self.limits_mask else None
+        mask, motion, warped, painted = self.composite_head(features, source, region)
         image = composite(painted, mask, warped)
         return GeneratorOutput(image, cam_logit, attention, mask, motion, painted)

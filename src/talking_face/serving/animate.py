@@ -24,6 +24,7 @@ from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_ho
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.models.generator import GeneratorOutput
 from talking_face.serving.blinks import EyeControls
+from talking_face.serving.parts import source_parts
 from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.stepper import FrameStepper
 from talking_face.conditioning.inputs import AUDIO_KEYS, generator_conditioning, motion_for_generator, next_context
@@ -110,6 +111,7 @@ class FaceAnimator:
         self.source = to_image_tensor(source_crop)[None].to(self.device)
         self.stepper = FrameStepper(model.generator, self.source)
         self.previous = self.source.repeat(1, model.context_frames, 1, 1)
+        self.parts = source_parts(model, source_crop)
 
     @torch.inference_mode()
     def frames(self, frames_audio: dict[str, torch.Tensor]) -> Iterator[GeneratedFrame]:
@@ -120,6 +122,8 @@ class FaceAnimator:
         for i in range(len(frames_audio["mel"])):
             batch = {"source": self.source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
             batch["eyes"] = self.eyes.map(self.t)
+            if self.parts is not None:
+                batch["parts"] = self.parts
             self.t += 1
             motion = model.predictor(self.previous, batch["mel"])
             output = self.stepper.step(i, generator_conditioning(batch, motion_for_generator(motion, model.image_size)))

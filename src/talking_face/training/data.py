@@ -169,8 +169,9 @@ class FeatureFrameDataset(Dataset):
 
 
 def frame_inputs(batch: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
-    """Frame k of every sequence in a batch: the per-frame keys without their frame dimension, and the source."""
-    return {"source": batch["source"], **{key: batch[key][:, k] for key in FRAME_KEYS}}
+    """Frame k of every sequence in a batch: the per-frame keys without their frame dimension, the source and
+    its moving parts."""
+    return {"source": batch["source"], "parts": batch["parts"], **{key: batch[key][:, k] for key in FRAME_KEYS}}
 
 
 def flatten_frames(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
