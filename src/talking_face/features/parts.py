@@ -2,9 +2,11 @@
 
     parts = moving_parts(landmarks[0], S)    # float32 [S, S] in [0, 1], 1 on the eyes, the mouth and the chin
 
-Training weighs the composite mask's sparsity by 1 - parts, so the mask is free where speech and blinks
-change the face and costly elsewhere (hair, background, cheeks), where painting only adds the training
-speakers' looks to a new face. Generation does not need it: the generator learns where mouths and eyes are.
+The map caps the composite head's mask (`models.generator`, `mask_region: parts`): in training from the
+source frame's landmarks, in generation from the user's photo's (`serving.parts`), so nothing outside the
+eyes, the mouth and the chin changes (hair, background, cheeks: painting there only adds the training
+speakers' looks and blurs against head motion that speech cannot tell). Training also weighs the mask's
+sparsity by 1 - parts, so the mask is free where speech and blinks change the face.
 
     points, shifts = mouth_motion(landmarks)  # float32 [T, P, 2] each: where the mouth and jaw points are
                                               # and the displacement back to the source frame's, in pixels
@@ -23,7 +25,7 @@ CHIN = 8
 JAW = np.arange(6, 11)  # the chin and the jaw beside it: it drops when the mouth opens
 NOSE = np.arange(27, 36)  # the nose does not move with speech: its shift is the head's
 WIDTH_MARGIN = 0.75  # the mouth region's half-width, as a fraction of the mouth's width (corner to corner)
-REACH = 2.0  # the map falls off as a Gaussian of the normalised distance and is cut at this many half-axes
+REACH = 1.25  # the map falls off as a Gaussian of the normalised distance and is cut at this many half-axes
 
 
 def mouth_region(points: np.ndarray, size: int) -> np.ndarray:
