@@ -115,6 +115,18 @@ def test_blinks_off_is_the_open_eye_control_and_a_blink_changes_the_frames_from_
     assert np.abs(on[peak].image.astype(int) - off[peak].image.astype(int)).max() > 2
 
 
+def test_generated_frames_are_the_photo_outside_its_moving_parts(model):
+    crop = face_photo(photo(256), model.image_size, model.features["crop_margin"]).crop
+    parts = source_parts(model, crop)[0, 0].numpy()
+    outside = parts == 0
+    assert parts[outside].size > parts.size / 3 and parts.max() == 1.0  # the mouth, chin and eyes only
+    with torch_threads(1):
+        frames = list(animate(model, crop, speech(1.2), blink_rate=1.5))
+    changed = np.abs(np.stack([frame.image for frame in frames]).astype(int) - crop.astype(int)).max(axis=(0, 3))
+    assert changed[~outside].max() > 2  # the mouth and the eyes do move
+    assert changed[outside].max() <= 1  # the rest is the photo (up to the uint8 round trip)
+
+
 @pytest.mark.parametrize("variant", ["t2_partial_lstm", "t2_eca_conv1d", "t3_all_heatmaps", "t3_image_mel"])
 def test_fast_generation_matches_for_other_branches_and_sources(variant):
     config = model_config("cpu", variant=variant, overrides={"image_size": 32})

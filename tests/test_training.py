@@ -79,6 +79,7 @@ def test_the_moving_parts_cover_the_mouth_chin_and_eyes_of_the_source(feature_fi
     assert at(8) > 0.5  # the chin: the jaw drops when the mouth opens
     assert np.mean([at(i) for i in range(36, 48)]) > 0.3  # the eyes
     assert parts[0, 0] == 0 and parts[0, -1] == 0 and parts[:, :2].max() < 0.5  # not the corners and edges
+    assert at(1) == 0 and at(15) == 0 and at(27) < 0.5  # not the cheeks, nor the bridge of the nose
 
 
 def test_mouth_motion_follows_the_lips_and_leaves_out_the_head(feature_file):
