@@ -259,10 +259,13 @@ def short_training(path: str, output: str, steps: int = 40) -> tuple[list[dict],
 def test_short_gan_training_lowers_the_reconstruction_loss(feature_file, output):
     metrics, still = short_training(feature_file, output)
     losses = [step["g_reconstruction"] for step in metrics]
-    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:3])
     assert ("g_mask_sparsity" in metrics[-1]) == (output == "composite")
-    if output == "composite":
-        assert np.mean(losses[-5:]) < 0.8 * still  # better than repeating the photo
+    if output == "direct":
+        assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:3])  # from a random painting
+    else:
+        # It starts as the photo and may change only the moving parts (this clip's head sways too), so it
+        # gains on repeating the photo there alone.
+        assert np.mean(losses[:3]) < 1.05 * still and np.mean(losses[-5:]) < 0.9 * still
 
 
 @pytest.fixture(scope="module")
