@@ -188,6 +188,29 @@ def test_full_resolution_paste_back_keeps_the_photo_outside_the_mask():
     assert np.abs(pasted[y0:y1, x0:x1][inside].astype(float) - image[y0:y1, x0:x1][inside]).mean() > 30  # painted
 
 
+def test_paste_back_keeps_the_photos_detail_where_the_mask_is_on_but_nothing_is_painted():
+    image = photo(512)
+    face = face_photo(image, 64, 0.3)
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    side = x1 - x0
+    mask = np.zeros((64, 64), np.float32)
+    mask[22:46, 16:48] = 1.0  # near the centre, where the paste-back's feathered ellipse is 1
+    inside = cv2.resize(cv2.erode(mask, np.ones((5, 5))), (side, side), interpolation=cv2.INTER_NEAREST) > 0
+    box = (slice(y0, y1), slice(x0, x1))
+    unchanged = PasteBack(face)(generated(face.crop, mask))  # the painted pixels are the crop itself
+    upsampled = cv2.resize(face.crop, (side, side), interpolation=cv2.INTER_CUBIC)
+    assert psnr(unchanged[box][inside], image[box][inside]) > psnr(upsampled[inside], image[box][inside]) + 6
+    assert psnr(unchanged[box][inside], image[box][inside]) > 35  # the 512-pixel photo, not its 64-pixel crop
+    # A painted change (a dark mouth) is the model's own: none of the photo's detail shows through it.
+    dark = face.crop.copy()
+    dark[28:40, 22:42] = 20
+    opened = PasteBack(face)(generated(dark, mask))
+    mouth = cv2.resize(cv2.erode((dark[..., 0] == 20).astype(np.uint8), np.ones((3, 3))), (side, side),
+                       interpolation=cv2.INTER_NEAREST) > 0  # fmt: skip
+    dark_upsampled = cv2.resize(dark, (side, side), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(opened[box][mouth].astype(int) - dark_upsampled[mouth]).max() <= 2
+
+
 def test_full_resolution_paste_back_warps_the_photo_at_its_resolution():
     image = photo(512)
     face = face_photo(image, 64, 0.3)

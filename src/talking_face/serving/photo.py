@@ -6,7 +6,10 @@ Pasting back works at the photo's own resolution, as the composite head composes
 box is warped by the generator's motion field (upsampled, in photo pixels) and the painted pixels enter only
 where its mask (upsampled, feathered) is on, so wherever nothing moves the output is the sharp photo itself.
 Mask and motion fade out through a feathered ellipse, so nothing changes at the square's edges. (The
-direct head's mask is all ones: its whole crop is blended in through the ellipse.)
+direct head's mask is all ones: its whole crop is blended in through the ellipse.) Where the mask is on
+but the painted pixels barely differ from the warped photo seen at the crop's resolution, the photo's own
+finer detail is kept on top of them, fading out as the painted change grows (an open mouth is the model's
+own): a 64-pixel crop pasted into a 512-pixel photo would otherwise blur the whole of its mask.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # dlib's HOG detector gets slow on big photos; faces are found on a copy at most this large.
 DETECT_MAX_SIDE = 1024
+# Painted change (grey levels, 0-255) at which the photo's finer-than-the-crop detail is fully replaced.
+DETAIL_FADE = 32.0
 
 
 def decode_image(data: bytes, name: str | os.PathLike = "image") -> np.ndarray:
@@ -121,6 +126,19 @@ class PasteBack:
         """A crop-sized map resized to the crop box, cut to the part inside the photo."""
         return cv2.resize(image, (self.side, self.side), interpolation=interpolation)[self.inside]
 
+    @staticmethod
+    def _kept_detail(warped: np.ndarray, painted: np.ndarray, scale: float) -> np.ndarray:
+        """The warped photo's detail finer than the crop (itself minus its copy at the crop's resolution),
+        faded out where the painted pixels differ from that copy by DETAIL_FADE grey levels or more."""
+        if scale <= 1:
+            return np.zeros_like(warped)
+        height, width = warped.shape[:2]
+        small = (max(1, round(width / scale)), max(1, round(height / scale)))
+        coarse = cv2.resize(cv2.resize(warped, small, interpolation=cv2.INTER_AREA), (width, height),
+                            interpolation=cv2.INTER_CUBIC)  # fmt: skip
+        change = np.abs(painted - coarse).max(axis=-1, keepdims=True)
+        return (warped - coarse) * np.clip(1.0 - change / DETAIL_FADE, 0.0, 1.0)
+
     def __call__(self, frame) -> np.ndarray:
         """A generated frame (crop size S) -> uint8 [H, W, 3] photo with it composed in at full resolution."""
         scale = self.side / frame.painted.shape[0]
@@ -136,7 +154,7 @@ class PasteBack:
             map_x, map_y = self.xs + motion[..., 0], self.ys + motion[..., 1]
             warped = cv2.remap(self.photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             warped = warped.astype(np.float32)
-        composed = warped + mask * (painted - warped)
+        composed = warped + mask * (painted + self._kept_detail(warped, painted, scale) - warped)
         out = self.photo.copy()
         out[self.region] = np.clip(composed + 0.5, 0, 255).astype(np.uint8)
         return out
