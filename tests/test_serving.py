@@ -127,6 +127,30 @@ def test_generated_frames_are_the_photo_outside_its_moving_parts(model):
     assert changed[outside].max() <= 1  # the rest is the photo (up to the uint8 round trip)
 
 
+def test_mouth_strength_scales_the_mouths_change_from_the_photo_and_keeps_the_blinks(model):
+    crop = face_photo(photo(256), model.image_size, model.features["crop_margin"]).crop
+    full, none = (source_parts(model, crop, strength)[0, 0].numpy() for strength in (1.0, 0.0))
+    eyes, mouth = none > 0.5, (full > 0) & (none == 0)
+    assert eyes.sum() > 20 and mouth.sum() > eyes.sum() and (full >= none).all()
+    assert np.mean(full[eyes] == none[eyes]) > 0.9  # the eyes are kept (the mouth region's rim may reach them)
+    audio = speech(1.6)
+
+    def change(strength: float) -> np.ndarray:
+        frames = list(animate(model, crop, audio, blink_rate=1.5, mouth_strength=strength))
+        return np.abs(np.stack([frame.image for frame in frames]).astype(int) - crop.astype(int)).max(axis=3)
+
+    with torch_threads(1):
+        still, half, whole = change(0.0), change(0.5), change(1.0)
+    assert still[:, mouth].max() <= 1 and still[:, eyes].max() > 2  # a still mouth; the eyes still blink
+    assert 0 < half[:, mouth].mean() < whole[:, mouth].mean()
+    model.mouth_strength = 0.5  # the model's own strength is what None means
+    try:
+        with torch_threads(1):
+            assert np.array_equal(change(None), half)
+    finally:
+        model.mouth_strength = 1.0
+
+
 @pytest.mark.parametrize("variant", ["t2_partial_lstm", "t2_eca_conv1d", "t3_all_heatmaps", "t3_image_mel"])
 def test_fast_generation_matches_for_other_branches_and_sources(variant):
     config = model_config("cpu", variant=variant, overrides={"image_size": 32})

@@ -1,7 +1,7 @@
 """The `talking-face` command.
 
     talking-face generate --image face.jpg --audio speech.wav --out out.mp4 [--model URI] [--no-paste-back]
-                          [--blink-rate 0.3 | --no-blinks]
+                          [--blink-rate 0.3 | --no-blinks] [--mouth-strength 0.5]
     talking-face promote --version 3 [--force]
     talking-face serve [--model URI] [--host 127.0.0.1] [--port 8000] [--max-sessions 4] ...
 
@@ -62,6 +62,11 @@ def main() -> None:
     help=f"Blinks per second.  [default: {DEFAULT_BLINK_RATE}]",
 )
 @click.option("--no-blinks", is_flag=True, help="Eyes stay open (the same as --blink-rate 0).")
+@click.option(
+    "--mouth-strength",
+    type=click.FloatRange(0, 1),
+    help="How far the mouth moves from the photo, 0 (still) to 1 (as trained).  [default: the model's, chosen in training]",
+)
 @click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(
@@ -72,6 +77,7 @@ def generate(
     paste_back: bool,
     blink_rate: float | None,
     no_blinks: bool,
+    mouth_strength: float | None,
     threads: int | None,
     quiet: bool,
 ) -> None:
@@ -84,8 +90,9 @@ def generate(
     try:
         model, _ = resolve_model(model_uri)
         result = generate_video(
-            model, image, audio, out, paste_back=paste_back, progress=not quiet, threads=threads, blink_rate=rate
-        )
+            model, image, audio, out, paste_back=paste_back, progress=not quiet, threads=threads, blink_rate=rate,
+            mouth_strength=mouth_strength,
+        )  # fmt: skip
     except (ValueError, OSError) as error:  # MediaError, ModelNotFound and file-system errors
         raise _fail(error) from None
     click.echo(f"{result.path}: {result.frames} frames, {result.width}x{result.height}, {result.duration_s:.2f} s")

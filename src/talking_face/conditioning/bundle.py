@@ -2,7 +2,12 @@
 feature parameters generation must reproduce (fps, crop, audio analysis).
 
 A file keeps the MAN sources it was trained with (its configuration's `man.enabled`), so a model made before
-the `eyes` source existed loads as the paper's five-source model, which does not blink."""
+the `eyes` source existed loads as the paper's five-source model, which does not blink.
+
+`mouth_strength` scales the mouth region of the composite mask at generation (1: as trained). Training
+chooses it on held-out clips of its own speakers (`evaluation.calibration`): a GAN paints the mouth as
+boldly as a real one moves, and where speech does not tell the exact shape, a smaller change scores closer
+to the real frames. Files made before it load at 1."""
 
 from __future__ import annotations
 
@@ -19,12 +24,24 @@ from talking_face.models import MANGenerator, ModelConfig, model_config
 BUNDLE_VERSION = 1
 
 
+def check_mouth_strength(value: float) -> float:
+    """`value` as a float; ValueError unless it is in [0, 1]."""
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"mouth strength must be between 0 and 1, got {value:g}")
+    return value
+
+
 @dataclass
 class TalkingFaceModel:
     generator: MANGenerator
     predictor: nn.Module
     config: ModelConfig
     features: dict  # the `features.extract` parameters the model was trained with
+    mouth_strength: float = 1.0  # the composite mask's scale on the mouth region at generation, in [0, 1]
+
+    def __post_init__(self) -> None:
+        self.mouth_strength = check_mouth_strength(self.mouth_strength)
 
     @classmethod
     def build(cls, config: ModelConfig, features: dict) -> TalkingFaceModel:
@@ -63,6 +80,7 @@ class TalkingFaceModel:
             "features": self.features,
             "generator": self.generator.state_dict(),
             "predictor": self.predictor.state_dict(),
+            "mouth_strength": self.mouth_strength,
         }
 
     @classmethod
@@ -74,6 +92,7 @@ class TalkingFaceModel:
         if "mask_region" not in config["generator"]:  # written before the mask was capped to the moving parts
             config = {**config, "generator": {**config["generator"], "mask_region": "anywhere"}}
         model = cls.build(model_config("cpu", overrides=config), state["features"])
+        model.mouth_strength = check_mouth_strength(state.get("mouth_strength", 1.0))
         for name in ("generator", "predictor"):
             try:
                 getattr(model, name).load_state_dict(state[name])

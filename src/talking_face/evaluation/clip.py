@@ -57,24 +57,11 @@ def evaluate_clip(
     if real_frames.shape != generated_frames.shape or real_frames.ndim != 4:
         shapes = f"real frames {real_frames.shape} and generated frames {generated_frames.shape}"
         raise ValueError(f"{shapes} must both be [T, S, S, 3]")
-    count, crop_size = real_frames.shape[0], real_frames.shape[2]
     if real_track is None:
         real_track = track_landmarks(real_frames, p["redetect_every"])
     if generated_track is None:
         generated_track = track_landmarks(generated_frames, p["redetect_every"])
-    compared = slice(1 if p["skip_first_frame"] and count > 1 else 0, None)
-    real, generated = real_frames[compared], generated_frames[compared]
-
-    result = {
-        "n_frames": count,
-        "ssim": float(np.mean(metrics.ssim_per_frame(real, generated))),
-        "psnr": float(np.mean(np.minimum(metrics.psnr_per_frame(real, generated), p["psnr_cap_db"]))),
-    }
-    for name, points in (("lmd_mouth", metrics.MOUTH_POINTS), ("lmd_all", metrics.ALL_POINTS)):
-        distances = metrics.lmd_per_frame(
-            real_track.landmarks[compared], generated_track.landmarks[compared], crop_size, points
-        )
-        result[name] = float(np.mean(distances))
+    result = {"n_frames": real_frames.shape[0], **reference_metrics(real_frames, generated_frames, p, real_track, generated_track)}
     source_embedding = metrics.image_embedding(source_image)
     frame_embeddings = metrics.sequence_embeddings(generated_frames, generated_track.boxes, p["identity_frames"])
     identity = metrics.identity_distance(source_embedding, frame_embeddings)
@@ -83,6 +70,27 @@ def evaluate_clip(
     result["face_detected_fraction"] = generated_track.detected_fraction
     wer = lip_reading_wer(generated_frames, transcript, p["lip_reading_model"])
     result["wer"], result["wer_note"] = wer.value, wer.reason
+    return result
+
+
+def reference_metrics(
+    real_frames: np.ndarray, generated_frames: np.ndarray, params: dict, real_track: LandmarkTrack,
+    generated_track: LandmarkTrack,
+) -> dict:
+    """The metrics against the real frames: ssim, psnr (dB), lmd_mouth and lmd_all (pixels of a 256 crop),
+    frame 0 left out when `params["skip_first_frame"]` (it is the source itself)."""
+    count, crop_size = real_frames.shape[0], real_frames.shape[2]
+    compared = slice(1 if params["skip_first_frame"] and count > 1 else 0, None)
+    real, generated = real_frames[compared], generated_frames[compared]
+    result = {
+        "ssim": float(np.mean(metrics.ssim_per_frame(real, generated))),
+        "psnr": float(np.mean(np.minimum(metrics.psnr_per_frame(real, generated), params["psnr_cap_db"]))),
+    }
+    for name, points in (("lmd_mouth", metrics.MOUTH_POINTS), ("lmd_all", metrics.ALL_POINTS)):
+        distances = metrics.lmd_per_frame(
+            real_track.landmarks[compared], generated_track.landmarks[compared], crop_size, points
+        )
+        result[name] = float(np.mean(distances))
     return result
 
 

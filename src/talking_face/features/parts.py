@@ -6,7 +6,8 @@ The map caps the composite head's mask (`models.generator`, `mask_region: parts`
 source frame's landmarks, in generation from the user's photo's (`serving.parts`), so nothing outside the
 eyes, the mouth and the chin changes (hair, background, cheeks: painting there only adds the training
 speakers' looks and blurs against head motion that speech cannot tell). Training also weighs the mask's
-sparsity by 1 - parts, so the mask is free where speech and blinks change the face.
+sparsity by 1 - parts, so the mask is free where speech and blinks change the face. At generation the mouth
+region can be scaled down (`mouth_strength`): the mask and the lips' motion there shrink toward the photo.
 
     points, shifts = mouth_motion(landmarks)  # float32 [T, P, 2] each: where the mouth and jaw points are
                                               # and the displacement back to the source frame's, in pixels
@@ -42,10 +43,11 @@ def mouth_region(points: np.ndarray, size: int) -> np.ndarray:
     return np.where(distance <= REACH, region, 0.0).astype(np.float32)
 
 
-def moving_parts(points: np.ndarray, size: int) -> np.ndarray:
+def moving_parts(points: np.ndarray, size: int, mouth_strength: float = 1.0) -> np.ndarray:
     """float32 [size, size] in [0, 1]: the eyes (`features.eyes.eye_blobs`) and the mouth region of one
-    frame's 68 landmarks (x, y in pixels of a size x size crop)."""
-    return np.maximum(eye_blobs(points, size), mouth_region(points, size))
+    frame's 68 landmarks (x, y in pixels of a size x size crop), the mouth region scaled by `mouth_strength`
+    (generation's calibrated strength, `evaluation.calibration`; training uses 1)."""
+    return np.maximum(eye_blobs(points, size), mouth_strength * mouth_region(points, size))
 
 
 def mouth_motion(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

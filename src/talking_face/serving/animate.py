@@ -103,15 +103,17 @@ def audio_batches(
 class FaceAnimator:
     """The per-frame loop for one source photo, fed the audio inputs of consecutive frames in batches as they
     become known: `animate` feeds it a whole file's, the live stream (`serving.live`) what has arrived.
-    `eyes` gives each frame's eye closure map by its index."""
+    `eyes` gives each frame's eye closure map by its index; `mouth_strength` overrides the model's (None)."""
 
-    def __init__(self, model: TalkingFaceModel, source_crop: np.ndarray, eyes: EyeControls):
+    def __init__(
+        self, model: TalkingFaceModel, source_crop: np.ndarray, eyes: EyeControls, mouth_strength: float | None = None
+    ):
         self.model, self.eyes, self.t = model, eyes, 0
         self.device = next(model.generator.parameters()).device
         self.source = to_image_tensor(source_crop)[None].to(self.device)
         self.stepper = FrameStepper(model.generator, self.source)
         self.previous = self.source.repeat(1, model.context_frames, 1, 1)
-        self.parts = source_parts(model, source_crop)
+        self.parts = source_parts(model, source_crop, mouth_strength)
 
     @torch.inference_mode()
     def frames(self, frames_audio: dict[str, torch.Tensor]) -> Iterator[GeneratedFrame]:
@@ -137,16 +139,18 @@ def animate(
     audio: np.ndarray,
     blink_rate: float = DEFAULT_BLINK_RATE,
     blink_seed: int = 0,
+    mouth_strength: float | None = None,
 ) -> Iterator[GeneratedFrame]:
     """Yields one GeneratedFrame per video frame of `audio` (mono, at the model's audio sample rate).
 
     `source_crop` is the face crop (uint8 [S, S, 3], S = model.image_size) cropped as in training;
-    `blink_rate` blinks per second (0: none) are drawn from `blink_seed`.
+    `blink_rate` blinks per second (0: none) are drawn from `blink_seed`; `mouth_strength` in [0, 1] scales
+    the mouth's change from the photo (None: the model's calibrated strength, `TalkingFaceModel`).
     """
     fps = float(model.features["fps"])
     audio_params = model.features["audio"]
     n_frames = frame_count(len(audio), int(audio_params["sample_rate"]), fps)
     eyes = EyeControls.for_model(model, source_crop, n_frames, blink_rate, blink_seed)
-    animator = FaceAnimator(model, source_crop, eyes)
+    animator = FaceAnimator(model, source_crop, eyes, mouth_strength)
     for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, animator.device):
         yield from animator.frames(frames_audio)

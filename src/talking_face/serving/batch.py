@@ -37,6 +37,7 @@ def generate_batch(
     feather: float = 0.12,
     silence_dbfs: float = SILENCE_DBFS,
     blink_rate: float = DEFAULT_BLINK_RATE,
+    mouth_strength: float | None = None,
 ) -> list[dict]:
     """One report row per request (REPORT_COLUMNS): status "ok" with the frame count, or "skipped" with the
     one-line reason (no face, unreadable or silent audio, ...); a skipped row writes no file."""
@@ -50,7 +51,7 @@ def generate_batch(
                 video = generate_video(
                     model, request["image"], request["audio"], request["output"],
                     paste_back=paste_back, progress=False, feather=feather, silence_dbfs=silence_dbfs,
-                    blink_rate=blink_rate,
+                    blink_rate=blink_rate, mouth_strength=mouth_strength,
                 )  # fmt: skip
             except (ValueError, OSError) as error:  # MediaError and file-system errors name the file
                 problem = " ".join(str(error).split())

@@ -129,12 +129,14 @@ def generate_video(
     silence_dbfs: float = SILENCE_DBFS,
     threads: int | None = None,
     blink_rate: float = DEFAULT_BLINK_RATE,
+    mouth_strength: float | None = None,
 ) -> GeneratedVideo:
     """The photo's face animated for the whole speech, written to `out_path` as an mp4.
 
     With `paste_back` the frames are the whole photo with the generated face composed in at its resolution
     (serving.photo.PasteBack); without it they are the model's face crops. `threads`: torch threads while
-    generating (None: default_threads()). `blink_rate`: blinks per second (0: none).
+    generating (None: default_threads()). `blink_rate`: blinks per second (0: none). `mouth_strength`: how far
+    the mouth changes from the photo, 0 to 1 (None: the model's calibrated strength).
     Raises MediaError (one line naming the file) for an unreadable image or audio, an image without a
     face, and empty or silent audio, before anything is written.
     """
@@ -148,6 +150,6 @@ def generate_video(
     with torch_threads(threads or default_threads()), tqdm(
         total=n_frames, desc="generating", unit="frame", disable=not progress
     ) as bar:
-        frames = animate(model, photo.crop, audio, blink_rate)
+        frames = animate(model, photo.crop, audio, blink_rate, mouth_strength=mouth_strength)
         path = write_talking_video(out_path, frames, audio, sample_rate, fps, compose, bar)
     return GeneratedVideo(path, n_frames, fps, len(audio) / sample_rate, width // 2 * 2, height // 2 * 2)

@@ -26,5 +26,6 @@ def generate_videos(requests: pd.DataFrame, talking_face_model: dict, params: di
         feather=float(params["feather"]),
         silence_dbfs=float(params["silence_dbfs"]),
         blink_rate=float(params["blink_rate"]),
+        mouth_strength=params.get("mouth_strength"),
     )
     return pd.DataFrame(report, columns=list(REPORT_COLUMNS))

@@ -1,9 +1,14 @@
-"""Thin node over talking_face.training: the MAN GAN under Ray Train, from the pretrained predictor."""
+"""Thin nodes over talking_face.training and talking_face.evaluation.calibration: the MAN GAN under Ray
+Train from the pretrained predictor, then the mouth strength it generates at."""
 
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.figure import Figure
 
+from talking_face.conditioning.bundle import TalkingFaceModel
+from talking_face.evaluation.calibration import calibrate_mouth_strength, calibration_figure
+from talking_face.evaluation.run import select_clips
 from talking_face.training.run import loop_config, train_gan
 
 
@@ -15,3 +20,17 @@ def train_man_gan(
     extract = features["extract"]
     config = loop_config(params, model, paths, int(extract["crop_size"]), seed, ray_params)
     return train_gan(config, ray_params, predictors, extract)
+
+
+def calibrate_model(
+    model_state: dict, feature_summary: pd.DataFrame, feature_files: dict[str, str], params: dict, evaluate: dict
+) -> tuple[dict, pd.DataFrame, Figure]:
+    """The model bundle with its mouth strength chosen on `params["split"]` (held-out clips of the training
+    speakers), the table of every strength tried and its figure."""
+    if params["split"] == "test_unseen":
+        raise ValueError("calibration.split test_unseen: the model would be tuned on the people it is judged on")
+    model = TalkingFaceModel.from_state(model_state)
+    clips = select_clips(feature_summary, feature_files, [params["split"]], params.get("max_clips"))
+    calibration = calibrate_mouth_strength(model, clips, tuple(params["strengths"]), evaluate)
+    model.mouth_strength = calibration.strength
+    return model.state(), calibration.table, calibration_figure(calibration)

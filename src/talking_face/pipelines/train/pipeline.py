@@ -1,4 +1,5 @@
-"""The end-to-end chain: ingest -> features -> pretrain -> train the MAN GAN -> evaluate -> register."""
+"""The end-to-end chain: ingest -> features -> pretrain -> train the MAN GAN -> calibrate its mouth strength
+-> evaluate -> register."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -7,7 +8,7 @@ from talking_face.pipelines.features.pipeline import create_pipeline as features
 from talking_face.pipelines.ingest.pipeline import create_pipeline as ingest
 from talking_face.pipelines.pretrain.pipeline import create_pipeline as pretrain
 from talking_face.pipelines.register.pipeline import create_pipeline as register
-from talking_face.pipelines.train.nodes import train_man_gan
+from talking_face.pipelines.train.nodes import calibrate_model, train_man_gan
 
 
 def gan_pipeline() -> Pipeline:
@@ -24,9 +25,15 @@ def gan_pipeline() -> Pipeline:
                     "params:features",
                     "params:seed",
                 ],
-                ["talking_face_model", "train_history"],
+                ["gan_model", "train_history"],
                 name="train_man_gan",
-            )
+            ),
+            node(
+                calibrate_model,
+                ["gan_model", "feature_summary", "feature_files", "params:calibration", "params:evaluate"],
+                ["talking_face_model", "mouth_strength_calibration", "mouth_strength_figure"],
+                name="calibrate_mouth_strength",
+            ),
         ]
     )
 
