@@ -106,22 +106,24 @@ def test_without_a_model_generate_uses_the_champion_else_the_shipped_pretrained_
     assert result.stderr.strip().splitlines() == ["model: models:/talking-face-man@champion"]
 
 
-def test_generate_passes_the_blink_rate_on_and_rejects_contradicting_blink_options(inputs, tmp_path, monkeypatch):
+def test_generate_passes_the_blink_rate_and_mouth_strength_on_and_rejects_bad_ones(inputs, tmp_path, monkeypatch):
     from talking_face.serving import video
 
-    rates, animate = [], video.animate
+    calls, animate = [], video.animate
 
-    def recording_animate(model, crop, audio, blink_rate):
-        rates.append(blink_rate)
-        return animate(model, crop, audio, blink_rate)
+    def recording_animate(model, crop, audio, blink_rate, mouth_strength):
+        calls.append((blink_rate, mouth_strength))
+        return animate(model, crop, audio, blink_rate, mouth_strength=mouth_strength)
 
     monkeypatch.setattr(video, "animate", recording_animate)
     paths = ["--image", str(inputs["photo"]), "--audio", str(inputs["speech"]), "--model", str(inputs["model"])]
-    for options in (["--no-blinks"], ["--blink-rate", "0.5"], []):
+    for options in (["--no-blinks"], ["--blink-rate", "0.5", "--mouth-strength", "0.25"], []):
         result = generate(*paths, "--out", str(tmp_path / "out.mp4"), "--no-paste-back", *options)
         assert result.exit_code == 0, result.output
-    assert rates == [0.0, 0.5, DEFAULT_BLINK_RATE]
-    for options, message in ((["--no-blinks", "--blink-rate", "0.3"], "contradict"), (["--blink-rate", "-1"], "-1")):
+    assert calls == [(0.0, None), (0.5, 0.25), (DEFAULT_BLINK_RATE, None)]  # None: the model's own strength
+    bad = ((["--no-blinks", "--blink-rate", "0.3"], "contradict"), (["--blink-rate", "-1"], "-1"),
+           (["--mouth-strength", "1.5"], "1.5"))  # fmt: skip
+    for options, message in bad:
         result = generate(*paths, "--out", str(tmp_path / "bad.mp4"), *options)
         assert result.exit_code == 2 and message in result.output and not (tmp_path / "bad.mp4").exists()
 

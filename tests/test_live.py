@@ -5,6 +5,7 @@ file endpoint, health and metrics."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import json
 import subprocess
@@ -16,6 +17,7 @@ import av
 import numpy as np
 import pytest
 import requests
+import torch
 import websockets
 
 from talking_face.media.audio import read_audio
@@ -93,6 +95,22 @@ def test_speech_in_any_pieces_gives_the_file_frames(model):
     for want, got in zip(expected, frames):
         assert_close(want, got)
     assert len({frame.tobytes() for frame in frames}) > 1
+
+
+def test_a_live_face_takes_the_mouth_strength_animate_does(model):
+    painting = copy.deepcopy(model)
+    torch.nn.init.normal_(painting.generator.composite_head.to_change.weight, std=0.05)  # a mouth that changes
+    crop = face_photo(photo(256), model.image_size, float(model.features["crop_margin"])).crop
+    audio = speech(1.0, seed=5)
+    with torch_threads(1):
+        default = [frame.image for frame in animate(painting, crop, audio)]
+        expected = [frame.image for frame in animate(painting, crop, audio, mouth_strength=0.0)]
+        live = LiveAnimation(painting, crop, mouth_strength=0.0)
+        frames = [frame.image for frame in live.push(audio)] + [frame.image for frame in live.finish()]
+    assert len(frames) == len(expected) == 25
+    for want, got in zip(expected, frames):
+        assert_close(want, got)
+    assert max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(default, frames)) > 2
 
 
 def test_pcm_chunks_decode_as_the_file_does(inputs):
@@ -197,6 +215,7 @@ BAD_SESSIONS = {
     "options that are not JSON": (["hello"], 1003, "JSON options"),
     "no sample rate": ([{"channels": 1}], 1003, "sample_rate"),
     "an unsupported sample rate": ([{"sample_rate": 1000}], 1003, "1000 Hz"),
+    "a mouth strength above 1": ([{"sample_rate": 16000, "mouth_strength": 2}], 1003, "mouth_strength must be"),
     "an unreadable photo": ([{"sample_rate": 16000}, b"not an image"], 1007, "not a readable image"),
     "a photo without a face": ([{"sample_rate": 16000}, jpeg(np.full((200, 200, 3), 90, np.uint8))], 1007, "no face"),
     "half a sample": ([{"sample_rate": 16000}, "PHOTO", b"\x00\x00\x01"], 1003, "not whole"),

@@ -96,10 +96,11 @@ class LiveAnimation:
         blink_rate: float = DEFAULT_BLINK_RATE,
         blink_seed: int = 0,
         max_seconds: float = 600.0,
+        mouth_strength: float | None = None,
     ):
         fps = float(model.features["fps"])
         eyes = EyeControls.for_model(model, source_crop, math.ceil(max_seconds * fps) + 1, blink_rate, blink_seed)
-        self.animator = FaceAnimator(model, source_crop, eyes)
+        self.animator = FaceAnimator(model, source_crop, eyes, mouth_strength)
         self.audio = StreamingAudio(model.features["audio"], fps, model.audio_window, self.animator.device)
 
     def push(self, samples: np.ndarray) -> Iterator[GeneratedFrame]:

@@ -4,7 +4,8 @@ the Python client).
 Protocol (JSON text messages, binary audio and frames):
 
   client -> {"sample_rate": 48000, "channels": 1, "format": "jpeg", "paste_back": true, "blink_rate": 0.3}
-            (only sample_rate is required; blink_rate: blinks per second, 0 for none, default generate's)
+            (only sample_rate is required; blink_rate: blinks per second, 0 for none, default generate's;
+            "mouth_strength": 0 to 1, how far the mouth changes from the photo, default the model's)
   client -> the photo file's bytes (binary)
   server -> {"type": "ready", "fps": 25, "lookahead_ms": 200, "width": W, "height": H, "session": id}
   client -> audio chunks (binary, 16-bit little-endian PCM at sample_rate, interleaved if 2 channels), any length
@@ -51,6 +52,7 @@ class StreamOptions:
     format: str = "jpeg"
     paste_back: bool = True
     blink_rate: float = DEFAULT_BLINK_RATE
+    mouth_strength: float | None = None  # None: the model's own
 
     @classmethod
     def parse(cls, text: str | None) -> StreamOptions:
@@ -60,7 +62,7 @@ class StreamOptions:
             values = None
         if not isinstance(values, dict):
             raise SessionError(UNSUPPORTED, "the first message must be JSON options, e.g. {\"sample_rate\": 16000}")
-        unknown = set(values) - {"sample_rate", "channels", "format", "paste_back", "blink_rate"}
+        unknown = set(values) - {"sample_rate", "channels", "format", "paste_back", "blink_rate", "mouth_strength"}
         if unknown:
             raise SessionError(UNSUPPORTED, f"unknown option(s): {', '.join(sorted(unknown))}")
         rate, channels = values.get("sample_rate"), values.get("channels", 1)
@@ -73,8 +75,12 @@ class StreamOptions:
         blink_rate = values.get("blink_rate", DEFAULT_BLINK_RATE)
         if not isinstance(blink_rate, (int, float)) or isinstance(blink_rate, bool) or not 0 <= blink_rate <= 5:
             raise SessionError(UNSUPPORTED, "blink_rate must be blinks per second, from 0 to 5")
+        strength = values.get("mouth_strength")
+        if strength is not None and (not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 <= strength <= 1):
+            raise SessionError(UNSUPPORTED, "mouth_strength must be from 0 (the photo's mouth) to 1 (as trained)")
         paste_back = bool(values.get("paste_back", True))
-        return cls(rate, channels, values.get("format", "jpeg"), paste_back, float(blink_rate))
+        strength = None if strength is None else float(strength)
+        return cls(rate, channels, values.get("format", "jpeg"), paste_back, float(blink_rate), strength)
 
 
 def encode_frame(image: np.ndarray, suffix: str) -> bytes:
