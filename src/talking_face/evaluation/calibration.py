@@ -95,7 +95,7 @@ def _clip_rows(model: TalkingFaceModel, clip: dict, strengths: list[float], para
     return rows
 
 
-def calibration_figure(calibration: Calibration, title: str = "") -> Figure:
+def calibration_figure(calibration: Calibration) -> Figure:
     """SSIM, PSNR and mouth LMD against the mouth strength, the still photo's level dashed, the choice marked."""
     figure = Figure(figsize=(10, 3.2), layout="constrained")
     table = calibration.table.sort_values("strength")
@@ -107,5 +107,5 @@ def calibration_figure(calibration: Calibration, title: str = "") -> Figure:
         axis.set_xlabel("mouth strength")
         axis.set_title(label)
     figure.axes[0].legend(fontsize="small")
-    figure.suptitle(title or calibration.reason, fontsize="medium")
+    figure.suptitle(calibration.reason, fontsize="medium")
     return figure
