@@ -59,8 +59,8 @@ def test_the_node_stores_the_strength_in_the_model_file_and_refuses_the_unseen_p
     summary, files = clips
     state = bold_model().state()
     params = {"split": "test_seen", "strengths": list(STRENGTHS), "max_clips": 1}
-    calibrated, table, _ = calibrate_model(state, summary, files, params, {})
-    assert len(table) == 3 and calibrated["mouth_strength"] == 0.25
+    calibrated, table, _, strength = calibrate_model(state, summary, files, params, {})
+    assert len(table) == 3 and calibrated["mouth_strength"] == strength == 0.25
     assert TalkingFaceModel.from_state(calibrated).mouth_strength == 0.25
     with pytest.raises(ValueError, match="calibration.split test_unseen: .*judged on"):
         calibrate_model(state, summary, files, {**params, "split": "test_unseen"}, {})

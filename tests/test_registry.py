@@ -120,8 +120,9 @@ def test_model_card_lists_corpora_and_keeps_whole_table_sections_within_mlflows_
     assert data.corpora == {"crema-d": 1, "grid": 3} and data.speakers == ["a7", "s1", "s2"]
     section = "## Unseen speakers ({corpus})\n\n| Method | SSIM |\n|---|---:|\n| MAN (this model) | 0.5 |\n" + "x" * 900
     table = "# MAN on the test clips\n\n" + "\n".join(section.format(corpus=f"corpus {n}") for n in range(8))
-    card = model_card("m", data, "dvc:abc", table, ["git checkout 123", "make train"], ["no WER"], "123")
+    card = model_card("m", data, "dvc:abc", table, ["git checkout 123", "make train"], ["no WER"], "123", 0.5)
     assert len(card) <= MAX_CHARS and "- corpora: crema-d (1 clip), grid (3 clips)" in card
+    assert "- mouth strength at generation: 0.5 (chosen after training" in card
     assert "#### Unseen speakers (corpus 0)" in card and "(corpus 7)" not in card and "more in the run's" in card
     assert card.index("## Reproduce") < card.index("git checkout 123") < card.index("## Limits")
     assert "- trained on 3 crema-d/grid speakers (4 clips)" in card and "- no WER" in card

@@ -45,9 +45,10 @@ def model_card(
     reproduce: list[str],
     limits: list[str],
     commit: str | None = None,
+    mouth_strength: float = 1.0,
 ) -> str:
     """The card as Markdown. `reproduce`: the commands that rebuild the model, in order; `limits`: known
-    limits beyond the one the training data implies."""
+    limits beyond the one the training data implies; `mouth_strength`: the one stored in the model."""
     corpora = ", ".join(f"{name} ({_clips(count)})" for name, count in data.corpora.items()) or "none"
     held_out = ", ".join(f"{split}: {_clips(count)}" for split, count in data.test_clips.items()) or "none"
     head = [
@@ -59,6 +60,8 @@ def model_card(
         f"- training clips: {data.clips}; held out: {held_out}",
         f"- data version: `{data_version}`",
         f"- code: `{commit}`" if commit else "- code: not in a git repository",
+        f"- mouth strength at generation: {mouth_strength:g} (chosen after training on held-out clips of the "
+        "training speakers; `talking-face generate --mouth-strength` overrides it)",
         "",
         "## Evaluation",
         "",

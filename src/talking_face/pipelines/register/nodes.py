@@ -36,6 +36,7 @@ def register_model(
         reproduce_commands(commit),
         list(params.get("limits") or []),
         commit,
+        float(model_state.get("mouth_strength", 1.0)),
     )
     decision = register_and_gate(model_state, metrics, clips, version_of_data, params, evaluate_params, description=card)
     return decision.to_dict(), card

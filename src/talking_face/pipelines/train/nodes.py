@@ -24,13 +24,13 @@ def train_man_gan(
 
 def calibrate_model(
     model_state: dict, feature_summary: pd.DataFrame, feature_files: dict[str, str], params: dict, evaluate: dict
-) -> tuple[dict, pd.DataFrame, Figure]:
+) -> tuple[dict, pd.DataFrame, Figure, float]:
     """The model bundle with its mouth strength chosen on `params["split"]` (held-out clips of the training
-    speakers), the table of every strength tried and its figure."""
+    speakers), the table of every strength tried, its figure and the strength (an MLflow metric)."""
     if params["split"] == "test_unseen":
         raise ValueError("calibration.split test_unseen: the model would be tuned on the people it is judged on")
     model = TalkingFaceModel.from_state(model_state)
     clips = select_clips(feature_summary, feature_files, [params["split"]], params.get("max_clips"))
     calibration = calibrate_mouth_strength(model, clips, tuple(params["strengths"]), evaluate)
     model.mouth_strength = calibration.strength
-    return model.state(), calibration.table, calibration_figure(calibration)
+    return model.state(), calibration.table, calibration_figure(calibration), calibration.strength

@@ -31,7 +31,7 @@ def gan_pipeline() -> Pipeline:
             node(
                 calibrate_model,
                 ["gan_model", "feature_summary", "feature_files", "params:calibration", "params:evaluate"],
-                ["talking_face_model", "mouth_strength_calibration", "mouth_strength_figure"],
+                ["talking_face_model", "mouth_strength_calibration", "mouth_strength_figure", "mouth_strength"],
                 name="calibrate_mouth_strength",
             ),
         ]
