@@ -78,16 +78,15 @@ def _clip_rows(model: TalkingFaceModel, clip: dict, strengths: list[float], para
     """One row per strength: the clip generated at it, scored against the real frames beside the photo."""
     real, audio, fps = load_clip_media(clip["path"])
     rate = int(round(len(audio) * fps / len(real)))  # a feature file holds exactly T frames' worth of audio
-    params = {**params, "fps": fps}
-    real_track = track_landmarks(real, params["redetect_every"])
+    params, every = {**params, "fps": fps}, params["redetect_every"]
+    real_track = track_landmarks(real, every)
     baseline = static_baseline(real[0], len(real))
-    photo = reference_metrics(real, baseline, params, real_track, track_landmarks(baseline, params["redetect_every"]))
+    photo = reference_metrics(real, baseline, params, real_track, track_landmarks(baseline, every))
     rows = []
     for strength in strengths:
         model.mouth_strength = strength
         generated, _ = generate_clip(model, real[0], audio, rate, fps, clip["clip_id"])
         count = min(len(generated), len(real))
-        every = params["redetect_every"]
         frames, track = real[:count], real_track if count == len(real) else track_landmarks(real[:count], every)
         scores = reference_metrics(frames, generated[:count], params, track, track_landmarks(generated[:count], every))
         rows.append({"strength": strength, **{key: scores[key] for key in METRICS},
