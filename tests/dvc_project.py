@@ -22,7 +22,10 @@ COPIED_FOLDERS = ["src", "conf", "scripts", "notebooks"]
 TINY_PARAMETERS = {
     "parameters_sample_data.yml": {"sample_data": {"n_speakers": 2, "clips_per_speaker": 2, "seconds": 1.2, "contact_sheet_frames": 2}},
     "parameters_features.yml": {"features": {"extract": {"crop_size": 32}, "num_cpus": 2, "n_panels": 1}},
-    "parameters_pretrain.yml": {"pretrain": {"steps": 2, "batch_size": 4, "log_every": 1, "image_every": 100, "checkpoint_every": 2}},
+    "parameters_pretrain.yml": {
+        "pretrain": {"steps": 2, "batch_size": 4, "log_every": 1, "image_every": 100, "checkpoint_every": 2},
+        "sync_expert": {"steps": 2, "batch_size": 4, "log_every": 1, "image_every": 100, "checkpoint_every": 2},
+    },
     "parameters_train.yml": {
         "train": {"steps": 3, "batch_size": 2, "rollout_frames": 3, "log_every": 1, "image_every": 100, "checkpoint_every": 3},
         "calibration": {"strengths": [1.0, 0.5], "max_clips": 1},

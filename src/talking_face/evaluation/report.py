@@ -28,6 +28,19 @@ COLUMNS = (
     ("LMD all↓", "lmd_all", "{:.2f}"),
     ("sync r↑", "sync_corr", "{:.3f}"),
 )
+# The talking table under each set's: the lip-sync expert, phoneme sync, motion against the real mouth.
+TALKING_COLUMNS = (
+    ("expert conf.↑", "expert_confidence", "{:.3f}"),
+    ("expert dist.↓", "expert_distance", "{:.3f}"),
+    ("expert offset ok", "expert_offset_ok", "{:.0%}"),
+    ("conf., audio +0.5 s", "expert_shifted_confidence", "{:.3f}"),
+    ("phoneme sync r↑", "phone_sync_corr", "{:.3f}"),
+    ("phoneme offset ok", "phone_offset_ok", "{:.0%}"),
+    ("motion r↑", "motion_corr", "{:.3f}"),
+    ("motion amplitude", "motion_amplitude", "{:.2f}"),
+    ("mouth interior", "mouth_interior", "{:.0f}"),
+    ("blinks (rate, 95% CI)", "blink_rate", "{:.2f}"),
+)
 SYSTEM_ROWS = (
     ("MAN (this model)", "model"),
     ("Static frame (baseline)", "baseline"),
@@ -67,6 +80,14 @@ NOTES = (
     "sync r: Pearson correlation of mouth opening and audio energy at the best lag within +/-5 frames (mean "
     "lag in brackets); not in the paper. A model does its job only where it beats the static baseline on "
     "LMD and sync: the baseline already scores high SSIM and PSNR.",
+    "Talking: expert conf. / dist. are our lip-sync expert's LSE-C / LSE-D style confidence and distance "
+    "(trained on this run's training clips; not comparable with published SyncNet figures); offset ok: "
+    "clips whose best offset is within a frame of 0; 'audio +0.5 s': the real video scored with its audio "
+    "half a second late (what out of sync scores). Phoneme sync r: mouth opening against the opening "
+    "pocketsphinx's phonemes ask for. Motion r / amplitude: the inner-lip gap against the real one's "
+    "(still photo 0 / 0, real video 1 / 1). Mouth interior: grey level inside the inner lips where the real "
+    "mouth is open (0-255; a real open mouth is dark). Blinks: all clips' blinks over their whole length, "
+    "with the exact Poisson interval.",
 )
 
 
@@ -84,6 +105,12 @@ def metrics_table(summary: dict[str, float], splits: list[str], wer_note: str = 
             cells = [_cell(values, key, fmt, system, wer_note) for _, key, fmt in COLUMNS]
             if "sync_corr" in values and "sync_lag" in values:
                 cells[-1] += f" ({values['sync_lag']:+.1f})"
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines += ["", "Talking:", "", "| Method | " + " | ".join(name for name, _, _ in TALKING_COLUMNS) + " |",
+                  "|---|" + "---:|" * len(TALKING_COLUMNS)]  # fmt: skip
+        for label, system in SYSTEM_ROWS:
+            values = split_metrics(summary, split, system)
+            cells = [_talking_cell(values, key, fmt) for _, key, fmt in TALKING_COLUMNS]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Published GRID results (paper's Table 1)", "", header, rule]
@@ -110,6 +137,15 @@ def _cell(values: dict[str, float], key: str, fmt: str, system: str, wer_note: s
         return "(ref.)"
     value = values.get(key)
     return fmt.format(value) if value is not None and math.isfinite(value) else "–"
+
+
+def _talking_cell(values: dict[str, float], key: str, fmt: str) -> str:
+    value = values.get(key)
+    if value is None or not math.isfinite(value):
+        return "–"
+    if key == "blink_rate" and "blink_rate_low" in values:
+        return f"{value:.2f} ({values['blink_rate_low']:.2f}-{values['blink_rate_high']:.2f}, {values['blinks_total']:.0f})"
+    return fmt.format(value)
 
 
 def wer_note(per_clip: pd.DataFrame) -> str:

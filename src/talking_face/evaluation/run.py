@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from talking_face.evaluation import metrics
+from talking_face.evaluation import lip_sync, metrics, sync
 from talking_face.evaluation.clip import DEFAULT_PARAMS, evaluate_clip, static_baseline, video_metrics
 from talking_face.evaluation.face_track import track_landmarks
 from talking_face.features.eyes import eye_aspect_ratio
+from talking_face.features.phonemes import speech_openness
+from talking_face.models.sync_expert import SyncExpert
 from talking_face.features.schema import IDENTITY_KEYS, file_identity
 from talking_face.serving.animate import animate, frame_count
 from talking_face.conditioning.bundle import TalkingFaceModel
@@ -88,12 +90,14 @@ def select_clips(
 FRAMES_SCORED = "pasted back into the real first frame at its resolution"
 
 
-def evaluation_version(clips: list[dict], params: dict) -> str:
-    """A short hash of what a set of metrics was measured on: the clips (ids, splits, feature content) and
-    the metric parameters. Metrics with the same evaluation version are comparable."""
+def evaluation_version(clips: list[dict], params: dict, expert: SyncExpert | None = None) -> str:
+    """A short hash of what a set of metrics was measured on: the clips (ids, splits, feature content), the
+    metric parameters and the lip-sync expert's version (a new expert re-scores the champion). Metrics
+    with the same evaluation version are comparable."""
     identity = [{key: clip.get(key, "") for key in ("clip_id", "split", *IDENTITY_KEYS)} for clip in clips]
     metric_params = {**DEFAULT_PARAMS, **(params.get("metrics") or {})}
-    measured = {"clips": identity, "metrics": metric_params, "frames": FRAMES_SCORED}
+    measured = {"clips": identity, "metrics": metric_params, "frames": FRAMES_SCORED,
+                "sync_expert": getattr(expert, "version", None)}  # fmt: skip
     text = json.dumps(measured, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -139,11 +143,15 @@ def generate_clip(
 
 
 def evaluate_model(
-    model: TalkingFaceModel, clips: list[dict], params: dict | None = None, n_examples: int = 0
+    model: TalkingFaceModel,
+    clips: list[dict],
+    params: dict | None = None,
+    n_examples: int = 0,
+    expert: SyncExpert | None = None,
 ) -> EvaluationResult:
     """Generates and scores every clip of `clips` (from `select_clips`); keeps the frames of the first
     `n_examples` clips for the report. `params["metrics"]` overrides `evaluation.clip.DEFAULT_PARAMS`
-    (fps and sample_rate always come from each clip)."""
+    (fps and sample_rate always come from each clip); `expert`, the lip-sync expert, adds its keys."""
     metric_params = {**DEFAULT_PARAMS, **((params or {}).get("metrics") or {})}
     rows, examples = [], {}
     model.eval()
@@ -157,7 +165,7 @@ def evaluate_model(
                            clip["clip_id"], len(generated), len(real), min(len(generated), len(real)))
             count = min(len(generated), len(real))
             real, generated, attention = real[:count], generated[:count], attention[:count]
-        scores, ear = score_clip(real, generated, audio, clip_params)
+        scores, ear = score_clip(real, generated, audio, clip_params, expert)
         identity = {key: clip[key] for key in ("clip_id", "speaker", "corpus", "split") if key in clip}
         rows.extend({**identity, "system": system, **values} for system, values in scores.items())
         if len(examples) < n_examples:
@@ -166,34 +174,53 @@ def evaluate_model(
     return EvaluationResult(per_clip=pd.DataFrame(rows, columns=_columns(rows)), examples=examples)
 
 
-def score_clip(real: np.ndarray, generated: np.ndarray, audio: np.ndarray, params: dict) -> tuple[dict, dict]:
+def score_clip(
+    real: np.ndarray, generated: np.ndarray, audio: np.ndarray, params: dict, expert: SyncExpert | None = None
+) -> tuple[dict, dict]:
     """Metrics of the model's frames and of the static baseline against `real`, and the real video's own;
-    plus the EAR curve of each. Landmarks of the real frames are tracked once and shared."""
+    plus the EAR curve of each. Landmarks of the real frames and the speech's phonemes are found once and
+    shared."""
     source = real[0]
     baseline = static_baseline(source, len(real))
     tracks = {"real": track_landmarks(real, params["redetect_every"])}
     tracks["generated"] = track_landmarks(generated, params["redetect_every"])
     tracks["baseline"] = track_landmarks(baseline, params["redetect_every"])
+    speech = speech_openness(audio, len(real), params["sample_rate"], params["fps"])
+    shared = {"speech": speech, "expert": expert}
     scores = {
-        "model": evaluate_clip(real, generated, audio, source, params, tracks["real"], tracks["generated"]),
-        "baseline": evaluate_clip(real, baseline, audio, source, params, tracks["real"], tracks["baseline"]),
-        "real": real_reference(real, audio, source, params, tracks["real"]),
+        "model": evaluate_clip(real, generated, audio, source, params, tracks["real"], tracks["generated"], **shared),
+        "baseline": evaluate_clip(real, baseline, audio, source, params, tracks["real"], tracks["baseline"], **shared),
+        "real": real_reference(real, audio, source, params, tracks["real"], **shared),
     }
     ear = {name: eye_aspect_ratio(track.landmarks) for name, track in tracks.items()}
     return scores, ear
 
 
-def real_reference(real: np.ndarray, audio: np.ndarray, source: np.ndarray, params: dict, track) -> dict:
-    """The real video's no-reference metrics and its identity distance from its own first frame."""
+def real_reference(
+    real: np.ndarray, audio: np.ndarray, source: np.ndarray, params: dict, track, speech: np.ndarray | None = None,
+    expert: SyncExpert | None = None,
+) -> dict:
+    """The real video's no-reference metrics, its identity distance from its own first frame, its motion
+    agreement with itself (1 and 1), its mouth interior where it is open and, with an `expert`, the
+    expert's confidence with the audio `params["shifted_audio_s"]` late (expert_shifted_confidence: what
+    out of sync scores)."""
     embeddings = metrics.sequence_embeddings(real, track.boxes, params["identity_frames"])
     identity = metrics.identity_distance(metrics.image_embedding(source), embeddings)
-    return {
+    opening = sync.mouth_opening(track.landmarks, params["mouth_normalise_by"])
+    result = {
         "n_frames": len(real),
         "identity_cosine": identity["cosine"],
         "identity_euclidean": identity["euclidean"],
-        **video_metrics(real, audio, params, track),
+        **video_metrics(real, audio, params, track, speech, expert),
+        **lip_sync.motion_agreement(opening, opening),
+        "mouth_interior": lip_sync.mouth_interior(real, track.landmarks, sync.mouth_opening(track.landmarks) > params["open_mouth"]),
         "face_detected_fraction": track.detected_fraction,
     }
+    if expert is not None:
+        late = lip_sync.delayed(audio, params["shifted_audio_s"], params["sample_rate"])
+        shifted = lip_sync.expert_sync(expert, real, late, params["sample_rate"], params["fps"], params["expert_max_offset"])
+        result["expert_shifted_confidence"] = shifted.confidence
+    return result
 
 
 def _columns(rows: list[dict]) -> list[str]:

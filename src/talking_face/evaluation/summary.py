@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+from scipy.stats import chi2
 
 from talking_face.evaluation.run import SYSTEMS
 
@@ -28,8 +29,20 @@ METRICS = (
     "lmd_all",
     "sync_corr",  # Pearson r of mouth opening and audio energy, higher is better
     "sync_lag",  # frames
+    "phone_sync_corr",  # Pearson r of mouth opening and the opening the speech's phonemes ask for, higher is better
+    "phone_sync_lag",  # frames
+    "phone_offset_ok",  # share of clips whose phoneme sync lag is within a frame of 0
+    "expert_distance",  # the lip-sync expert's distance at its best offset (LSE-D style, ours), lower is better
+    "expert_confidence",  # its confidence (LSE-C style, ours), higher is better
+    "expert_offset",  # frames
+    "expert_offset_ok",  # share of clips whose expert offset is within a frame of 0
+    "expert_shifted_confidence",  # the real video with its audio half a second late: out of sync
+    "motion_corr",  # Pearson r of the mouth opening with the real one: 0 still, 1 the real video
+    "motion_amplitude",  # its standard deviation over the real one's: 0 still, 1 as far as the real mouth
+    "mouth_interior",  # grey level inside the inner lips where the real mouth is open (dark: a real mouth)
     "face_detected_fraction",
 )
+POOLED_BLINKS_CONFIDENCE = 0.95
 
 
 def evaluation_sets(per_clip: pd.DataFrame, splits: list[str]) -> list[tuple[str, pd.DataFrame]]:
@@ -63,7 +76,24 @@ def summarise(per_clip: pd.DataFrame, splits: list[str]) -> dict[str, float]:
                 mean = pd.to_numeric(system_rows[metric], errors="coerce").mean()
                 if isinstance(mean, float) and math.isfinite(mean):
                     summary[f"{name}.{system}.{metric}"] = float(mean)
+            summary.update(pooled_blinks(system_rows, f"{name}.{system}"))
     return dict(sorted(summary.items()))
+
+
+def pooled_blinks(rows: pd.DataFrame, prefix: str) -> dict[str, float]:
+    """The blinks of all clips over their whole length: count, rate (1/s) and its exact Poisson interval
+    (blink_rate_low, blink_rate_high at POOLED_BLINKS_CONFIDENCE): a few blinks in a few seconds say little."""
+    if "blink_count" not in rows or "duration_s" not in rows or rows.empty:
+        return {}
+    count = float(pd.to_numeric(rows["blink_count"], errors="coerce").sum())
+    seconds = float(pd.to_numeric(rows["duration_s"], errors="coerce").sum())
+    if seconds <= 0:
+        return {}
+    alpha = 1 - POOLED_BLINKS_CONFIDENCE
+    low = chi2.ppf(alpha / 2, 2 * count) / 2 if count > 0 else 0.0
+    high = chi2.ppf(1 - alpha / 2, 2 * count + 2) / 2
+    return {f"{prefix}.blinks_total": count, f"{prefix}.blink_rate": count / seconds,
+            f"{prefix}.blink_rate_low": low / seconds, f"{prefix}.blink_rate_high": high / seconds}  # fmt: skip
 
 
 def metric_history(summary: dict[str, float], step: int = 0) -> dict[str, dict]:

@@ -1,10 +1,16 @@
-"""The promotion gate: does a candidate model beat the current champion and the static-frame baseline?
+"""The promotion gate: does a candidate model talk, and does it beat the current champion and the still photo?
 
-Both comparisons read flat evaluation summaries ("<set>.<system>.<metric>", see evaluation.summary)
+Every comparison reads flat evaluation summaries ("<set>.<system>.<metric>", see evaluation.summary)
 measured on the same test clips; `split` names the set the gate decides on: a split ("test_unseen") or one
-corpus of it ("test_unseen/grid"). A rule names a metric, the better direction and optionally a tolerance:
-without one the candidate must be strictly better; with one it must not be worse by more than it (0: at
-least as good). The still photo is a bar of its own: a champion reaches its SSIM and PSNR.
+corpus of it ("test_unseen/grid"). Four kinds of rule:
+- against_baseline / against_champion: a metric, the better direction and optionally a `tolerance`
+  (absolute) or `relative_tolerance` (a fraction of the other's value): without one the candidate must be
+  strictly better; with one it must not be worse by more than it. The still photo is the bar for image
+  fidelity: a mouth that moves may cost a little SSIM, so that tolerance is explicit.
+- against_real: the candidate reaches at least `fraction` of the real video's own value on the same clips
+  (the lip-sync expert's confidence, phoneme sync): the real video is the bar for talking.
+- floors: the candidate's value lies in [`min`, `max`] (motion agreement with the real lips: a still mouth
+  scores 0).
 """
 
 from __future__ import annotations
@@ -15,14 +21,21 @@ from dataclasses import asdict, dataclass
 DEFAULT_RULES = {
     "split": "test_unseen",  # the paper evaluates on unseen speakers
     "against_champion": [
-        {"metric": "lmd_mouth", "better": "lower"},
-        {"metric": "sync_corr", "better": "higher"},
+        {"metric": "expert_confidence", "better": "higher"},
         {"metric": "ssim", "better": "higher", "tolerance": 0.02},
     ],
     "against_baseline": [
-        {"metric": "lmd_mouth", "better": "lower"},
-        {"metric": "ssim", "better": "higher", "tolerance": 0.0},
-        {"metric": "psnr", "better": "higher", "tolerance": 0.0},
+        {"metric": "ssim", "better": "higher", "tolerance": 0.005},
+        {"metric": "psnr", "better": "higher", "tolerance": 0.5},
+        {"metric": "lmd_mouth", "better": "lower", "relative_tolerance": 0.05},
+    ],
+    "against_real": [
+        {"metric": "expert_confidence", "fraction": 0.5},
+        {"metric": "phone_sync_corr", "fraction": 0.5},
+    ],
+    "floors": [
+        {"metric": "motion_corr", "min": 0.2},
+        {"metric": "motion_amplitude", "min": 0.3},
     ],
 }
 
@@ -61,6 +74,11 @@ def gate(candidate: dict[str, float], champion: dict[str, float] | None, rules: 
         key = rule["metric"]
         baseline = candidate.get(f"{split}.baseline.{key}")
         checks.append(_compare(rule, candidate.get(f"{split}.model.{key}"), baseline, "baseline", split))
+    for rule in rules.get("against_real") or []:
+        key = rule["metric"]
+        checks.append(_fraction(rule, candidate.get(f"{split}.model.{key}"), candidate.get(f"{split}.real.{key}"), split))
+    for rule in rules.get("floors") or []:
+        checks.append(_floor(rule, candidate.get(f"{split}.model.{rule['metric']}"), split))
     if champion is not None:
         for rule in rules["against_champion"]:
             key = rule["metric"]
@@ -77,15 +95,41 @@ def _compare(rule: dict, ours: float | None, theirs: float | None, other: str, s
     if not _finite(ours) or not _finite(theirs):
         missing = "candidate" if not _finite(ours) else other
         return Check(name, False, f"{metric} on {split}: no value for the {missing}")
-    tolerance = rule.get("tolerance")
+    tolerance, relative = rule.get("tolerance"), rule.get("relative_tolerance")
     sign = 1.0 if better == "higher" else -1.0
     margin = sign * (ours - theirs)  # > 0: the candidate is better
-    if tolerance is None:
+    if relative is not None:
+        passed, requirement = margin >= -float(relative) * abs(theirs), f"within {float(relative):.0%} of"
+    elif tolerance is None:
         passed, requirement = margin > 0, f"{better} than"
     else:
         passed, requirement = margin >= -float(tolerance), f"within {tolerance:g} of"
     verdict = "meets" if passed else "fails"
     detail = f"{metric} on {split}: candidate {ours:.4g} {verdict} '{requirement} {other}' ({theirs:.4g})"
+    return Check(name, bool(passed), detail)
+
+
+def _fraction(rule: dict, ours: float | None, real: float | None, split: str) -> Check:
+    """At least `fraction` of the real video's value (a real value at or below 0 measures nothing: fails)."""
+    metric, fraction = rule["metric"], float(rule["fraction"])
+    name = f"{metric} vs real video"
+    if not _finite(ours) or not _finite(real):
+        return Check(name, False, f"{metric} on {split}: no value for the {'candidate' if not _finite(ours) else 'real video'}")
+    passed = real > 0 and ours >= fraction * real
+    verdict = "meets" if passed else "fails"
+    detail = f"{metric} on {split}: candidate {ours:.4g} {verdict} 'at least {fraction:g}x the real video's' ({real:.4g})"
+    return Check(name, bool(passed), detail)
+
+
+def _floor(rule: dict, ours: float | None, split: str) -> Check:
+    metric = rule["metric"]
+    low, high = float(rule.get("min", -math.inf)), float(rule.get("max", math.inf))
+    name = f"{metric} range"
+    if not _finite(ours):
+        return Check(name, False, f"{metric} on {split}: no value for the candidate")
+    passed = low <= ours <= high
+    bounds = " and ".join(part for part in (f"at least {low:g}" * math.isfinite(low), f"at most {high:g}" * math.isfinite(high)) if part)
+    detail = f"{metric} on {split}: candidate {ours:.4g} {'meets' if passed else 'fails'} '{bounds}'"
     return Check(name, bool(passed), detail)
 
 

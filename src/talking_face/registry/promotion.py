@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 from talking_face.atomic import torch_save
 from talking_face.evaluation.run import evaluate_model, evaluation_version
 from talking_face.evaluation.summary import summarise
+from talking_face.models.sync_expert import SyncExpert
 from talking_face.registry import store
 from talking_face.registry.gate import DEFAULT_RULES, gate
 from talking_face.registry.versions import bundle_hash
@@ -70,15 +71,17 @@ def register_and_gate(
     evaluate_params: dict | None = None,
     tracking_uri: str | None = None,
     description: str | None = None,
+    expert: SyncExpert | None = None,
 ) -> PromotionDecision:
     """Registers the model bundle `state` with its evaluation summary `metrics` (measured on `clips` with
     `evaluate_params`) and runs the promotion gate. `params`: model_name, artifact_path and gate rules
-    (see gate.DEFAULT_RULES); `description`: the new version's model card. Idempotent: an identical bundle
+    (see gate.DEFAULT_RULES); `description`: the new version's model card; `expert`: the lip-sync expert
+    the metrics were measured with (a champion scored by another is re-scored with it). Idempotent: an identical bundle
     is not registered twice, and a second call with the same inputs leaves the registry as the first one
     left it."""
     params, evaluate_params = params or {}, evaluate_params or {}
     name = params.get("model_name") or DEFAULT_MODEL_NAME
-    current = evaluation_version(clips, evaluate_params)
+    current = evaluation_version(clips, evaluate_params, expert)
     with store.tracking(tracking_uri) as client:
         version, created = register_bundle(client, state, name, params.get("artifact_path", "model"))
         tags = {store.METRICS_DATA_VERSION: data_version, store.METRICS_EVALUATION_VERSION: current}
@@ -93,7 +96,7 @@ def register_and_gate(
         if reevaluated:
             logger.info("Re-evaluating champion version %s on the current test clips: its metrics come from other data",
                         champion.version)
-            champion_metrics = reevaluate(name, champion.version, clips, evaluate_params, tracking_uri)
+            champion_metrics = reevaluate(name, champion.version, clips, evaluate_params, tracking_uri, expert)
             store.replace_metrics(client, champion, champion_metrics, tags)
             champion = store.get_version(client, name, champion.version)
         decision = decide(client, name, int(version.version), champion, metrics, params.get("gate"), force=False)
@@ -111,6 +114,7 @@ def promote_version(
     rules: dict | None = None,
     clips: list[dict] | None = None,
     evaluate_params: dict | None = None,
+    expert: SyncExpert | None = None,
 ) -> PromotionDecision:
     """Moves `champion` to `version` by hand if it passes the gate against the current champion, using the
     metrics stored on both versions; `force=True` promotes whatever the checks say (and records them).
@@ -127,10 +131,10 @@ def promote_version(
         if champion is not None and champion.version != candidate.version and _evaluated_apart(candidate, champion):
             if clips is not None:
                 evaluate_params = evaluate_params or {"splits": [(rules or DEFAULT_RULES)["split"].split("/")[0]]}
-                current = evaluation_version(clips, evaluate_params)
+                current = evaluation_version(clips, evaluate_params, expert)
                 for stale in (candidate, champion):
                     if stale.tags.get(store.METRICS_EVALUATION_VERSION) != current:
-                        summary = reevaluate(model_name, stale.version, clips, evaluate_params, tracking_uri)
+                        summary = reevaluate(model_name, stale.version, clips, evaluate_params, tracking_uri, expert)
                         store.replace_metrics(client, stale, summary, {store.METRICS_EVALUATION_VERSION: current})
                 candidate = store.get_version(client, model_name, candidate.version)
                 champion = store.get_version(client, model_name, champion.version)
@@ -211,12 +215,13 @@ def register_bundle(
 
 
 def reevaluate(
-    name: str, version: int | str, clips: list[dict], evaluate_params: dict, tracking_uri: str | None = None
+    name: str, version: int | str, clips: list[dict], evaluate_params: dict, tracking_uri: str | None = None,
+    expert: SyncExpert | None = None,
 ) -> dict[str, float]:
     """The evaluation summary of a registered version on `clips`, from its own registered bundle, through
-    the same evaluation code as the `evaluate` pipeline."""
+    the same evaluation code (and lip-sync expert) as the `evaluate` pipeline."""
     model = store.load_version_model(name, version, tracking_uri)
-    result = evaluate_model(model, clips, evaluate_params)
+    result = evaluate_model(model, clips, evaluate_params, expert=expert)
     return summarise(result.per_clip, evaluate_params.get("splits") or sorted({clip["split"] for clip in clips}))
 
 

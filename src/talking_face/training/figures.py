@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from talking_face.features.flow import flow_to_color
 from talking_face.models import GeneratorOutput, warp
@@ -46,3 +48,15 @@ def motion_grid(predicted_heatmaps, true_heatmaps, predicted_flow, true_flow) ->
         # heatmaps are 96x96 and flow is crop-sized: bring flows to the heatmap size for the grid
         flows = [np.stack([cv2.resize(f, heat[0].shape[1:3][::-1]) for f in field]) for field in flows]
     return tile([heat[0], heat[1], flows[0], flows[1]])
+
+
+def history_figure(history: pd.DataFrame, columns: tuple[str, ...], title: str) -> Figure:
+    """One panel per logged metric of a run's history against its step."""
+    figure = Figure(figsize=(3.4 * len(columns), 3), layout="constrained")
+    for axis, column in zip(figure.subplots(1, len(columns), squeeze=False)[0], columns):
+        if column in history:
+            axis.plot(history["step"], history[column])
+        axis.set_xlabel("step")
+        axis.set_title(column)
+    figure.suptitle(title, fontsize="medium")
+    return figure

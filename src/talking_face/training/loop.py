@@ -108,13 +108,14 @@ def make_loader(config: dict) -> tuple[DataLoader, ClipBlockSampler]:
     return prepare_data_loader(loader, add_dist_sampler=False), sampler
 
 
-def run_task(task: Task, config: dict) -> None:
-    """Trains `task` for config['steps'] steps (cycling over epochs), resuming from the latest checkpoint."""
+def run_task(task: Task, config: dict, loader_factory=make_loader) -> None:
+    """Trains `task` for config['steps'] steps (cycling over epochs), resuming from the latest checkpoint;
+    `loader_factory(config)` gives the batches and a sampler with `set_epoch`."""
     context = ray.train.get_context()
     rank = context.get_world_rank()
     for name, module in task.modules.items():
         task.modules[name] = prepare_model(module)
-    loader, sampler = make_loader(config)
+    loader, sampler = loader_factory(config)
     start, history = restore(task)
     logger = RankZeroLogger(config.get("mlflow_run") or {}, rank)
     use_gpu = torch.cuda.is_available() and config.get("use_gpu", False)

@@ -17,6 +17,7 @@ import torch
 from talking_face.checks import DataCheckError
 from talking_face.features.schema import file_identity
 from talking_face.models import model_config
+from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, expert_state
 from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.training import ray_run
 from talking_face.conditioning.inputs import motion_predictor_name
@@ -24,6 +25,7 @@ from talking_face.training.data import clip_length
 from talking_face.training.gan import gan_loop
 from talking_face.training.loop import CHECKPOINT_FILE
 from talking_face.training.pretrain import pretrain_loop
+from talking_face.training.sync_expert import sync_expert_loop
 from talking_face.training.tracking import current_run
 
 
@@ -81,7 +83,10 @@ def run_name(prefix: str, config: dict) -> str:
     identity = {key: value for key, value in config.items() if key not in RESUMABLE_KEYS}
     # The networks as this code builds them: a code change to them (e.g. a new MAN source) starts afresh
     # instead of resuming a checkpoint whose weights no longer fit.
-    identity["networks"] = model_config(config["preset"], config.get("variant"), config.get("overrides")).to_dict()
+    if "expert" in config:
+        identity["networks"] = repr(SyncExpert(SyncExpertConfig(**config["expert"])))
+    else:
+        identity["networks"] = model_config(config["preset"], config.get("variant"), config.get("overrides")).to_dict()
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     for path in config["feature_paths"]:
         # The hashes stored in each feature file name its content; file times change with every checkout.
@@ -109,6 +114,23 @@ def pretrain_predictors(config: dict, ray_params: dict) -> tuple[dict[str, dict]
     loss history."""
     state = final_state(fit_pretraining(config, ray_params))
     return state["modules"], history_table(state)
+
+
+def sync_expert_config(params: dict, paths: list[str], seed: int, ray_params: dict) -> dict:
+    """The expert's per-worker configuration (`training.sync_expert`) from the `sync_expert` parameters."""
+    if not paths:
+        raise TooFewTrainingClips("no training clips: the features step accepted no clip of the train split")
+    return {**params, "expert": SyncExpertConfig(**(params.get("expert") or {})).to_dict(), "feature_paths": sorted(paths),
+            "seed": seed, "use_gpu": bool(ray_params.get("use_gpu", False))}  # fmt: skip
+
+
+def train_sync_expert(config: dict, ray_params: dict) -> tuple[dict, pd.DataFrame]:
+    """The trained expert's file content (`models.sync_expert.expert_state`) and its metric history."""
+    name = run_name("sync-expert", config)
+    state = final_state(ray_run.fit(sync_expert_loop, {**config, "mlflow_run": current_run()}, ray_params, name))
+    expert = SyncExpert(SyncExpertConfig(**config["expert"]))
+    expert.load_state_dict(state["modules"]["expert"])
+    return expert_state(expert), history_table(state)
 
 
 def fit_pretraining(config: dict, ray_params: dict):

@@ -9,6 +9,7 @@ from talking_face.evaluation.blinks import RELATIVE_THRESHOLD
 from talking_face.evaluation.run import ClipExample, evaluate_model, select_clips
 from talking_face.evaluation.summary import metric_history, summarise
 from talking_face.conditioning.bundle import TalkingFaceModel
+from talking_face.models.sync_expert import load_expert
 
 
 def evaluation_clips(feature_summary: pd.DataFrame, feature_files: dict[str, str], params: dict) -> list[dict]:
@@ -16,9 +17,13 @@ def evaluation_clips(feature_summary: pd.DataFrame, feature_files: dict[str, str
     return select_clips(feature_summary, feature_files, params["splits"], params.get("max_clips_per_split"))
 
 
-def evaluate(model_state: dict, clips: list[dict], params: dict) -> tuple[pd.DataFrame, dict[str, ClipExample]]:
-    """Per-clip metrics of the model, the static baseline and the real video; frames of the first clips."""
-    result = evaluate_model(TalkingFaceModel.from_state(model_state), clips, params, n_examples=int(params["n_videos"]))
+def evaluate(
+    model_state: dict, clips: list[dict], params: dict, expert_state: dict
+) -> tuple[pd.DataFrame, dict[str, ClipExample]]:
+    """Per-clip metrics of the model, the static baseline and the real video, the lip-sync expert's among
+    them; frames of the first clips."""
+    model, expert = TalkingFaceModel.from_state(model_state), load_expert(expert_state)
+    result = evaluate_model(model, clips, params, n_examples=int(params["n_videos"]), expert=expert)
     return result.per_clip, result.examples
 
 

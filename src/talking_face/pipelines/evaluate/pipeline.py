@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 evaluate,
-                ["talking_face_model", "evaluation_clips", "params:evaluate"],
+                ["talking_face_model", "evaluation_clips", "params:evaluate", "sync_expert"],
                 ["evaluation_per_clip", "evaluation_examples"],
                 name="evaluate_model",
             ),

@@ -1,10 +1,14 @@
-"""Thin nodes over talking_face.training: choose the training clips, then pretrain under Ray Train."""
+"""Thin nodes over talking_face.training: choose the training clips, then pretrain the motion predictors and
+train the lip-sync expert under Ray Train."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from talking_face.training.run import loop_config, pretrain_predictors
+from matplotlib.figure import Figure
+
+from talking_face.training.figures import history_figure
+from talking_face.training.run import loop_config, pretrain_predictors, sync_expert_config, train_sync_expert
 
 
 def training_feature_paths(feature_summary: pd.DataFrame, feature_files: dict[str, str]) -> list[str]:
@@ -19,3 +23,11 @@ def pretrain(
     """Both predictors' weights and the run's loss history (one row per logged step) for DVC plots."""
     config = loop_config(params, model, paths, int(features["extract"]["crop_size"]), seed, ray_params)
     return pretrain_predictors(config, ray_params)
+
+
+def sync_expert(paths: list[str], params: dict, ray_params: dict, seed: int) -> tuple[dict, pd.DataFrame, Figure]:
+    """The lip-sync expert trained on the training clips (never the test people), its metric history and
+    its loss and accuracy curves."""
+    state, history = train_sync_expert(sync_expert_config(params, paths, seed, ray_params), ray_params)
+    title = f"lip-sync expert {state['version']}: {len(paths)} training clips"
+    return state, history, history_figure(history, ("loss", "accuracy", "offset_accuracy"), title)

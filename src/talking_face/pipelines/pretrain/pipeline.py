@@ -1,8 +1,8 @@
-"""accepted train-split feature files -> Ray Train pretraining of both predictors -> their weights."""
+"""accepted train-split feature files -> Ray Train pretraining of both predictors -> their weights; the same\nfiles -> the lip-sync expert that evaluation judges talking with."""
 
 from kedro.pipeline import Pipeline, node
 
-from talking_face.pipelines.pretrain.nodes import pretrain, training_feature_paths
+from talking_face.pipelines.pretrain.nodes import pretrain, sync_expert, training_feature_paths
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -19,6 +19,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["training_feature_paths", "params:pretrain", "params:model", "params:ray", "params:features", "params:seed"],
                 ["pretrained_predictors", "pretrain_history"],
                 name="pretrain_predictors",
+            ),
+            node(
+                sync_expert,
+                ["training_feature_paths", "params:sync_expert", "params:ray", "params:seed"],
+                ["sync_expert", "sync_expert_history", "sync_expert_curves"],
+                name="train_sync_expert",
             ),
         ]
     )

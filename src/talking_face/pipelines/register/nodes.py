@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from talking_face.models.sync_expert import load_expert
 from talking_face.provenance import git_commit
 from talking_face.registry import register_and_gate
 from talking_face.registry.card import model_card, training_data
@@ -24,6 +25,7 @@ def register_model(
     evaluation_table: str,
     params: dict,
     evaluate_params: dict,
+    expert_state: dict,
 ) -> tuple[dict, str]:
     """Registers the bundle (once per identical bundle) with its model card as description, tags it, sets
     `challenger`, runs the gate for `champion`; (the decision as recorded on the version, the card)."""
@@ -38,7 +40,9 @@ def register_model(
         commit,
         float(model_state.get("mouth_strength", 1.0)),
     )
-    decision = register_and_gate(model_state, metrics, clips, version_of_data, params, evaluate_params, description=card)
+    expert = load_expert(expert_state)
+    decision = register_and_gate(model_state, metrics, clips, version_of_data, params, evaluate_params, description=card,
+                                 expert=expert)  # fmt: skip
     return decision.to_dict(), card
 
 

@@ -20,6 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "evaluation_table",
                     "params:register",
                     "params:evaluate",
+                    "sync_expert",
                 ],
                 ["promotion_decision", "model_card"],
                 name="register_model",

@@ -30,7 +30,8 @@ def gan_pipeline() -> Pipeline:
             ),
             node(
                 calibrate_model,
-                ["gan_model", "feature_summary", "feature_files", "params:calibration", "params:evaluate"],
+                ["gan_model", "feature_summary", "feature_files", "params:calibration", "params:evaluate", "params:register",
+                 "sync_expert"],
                 ["talking_face_model", "mouth_strength_calibration", "mouth_strength_figure", "mouth_strength"],
                 name="calibrate_mouth_strength",
             ),
