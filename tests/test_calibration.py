@@ -1,5 +1,5 @@
 """The mouth strength chosen after training, on small real feature files (sample-generator clips through the
-feature extraction at a 32-pixel crop): the choice, its table and figure, the node's guard, and the strength
+feature extraction at a 32-pixel crop): the choice by the promotion gate's checks, its table and figure, the node's guard, and the strength
 travelling with the model file."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import torch
 from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.evaluation.calibration import calibrate_mouth_strength, calibration_figure
 from talking_face.evaluation.run import select_clips
-from talking_face.pipelines.train.nodes import calibrate_model
+from talking_face.models.sync_expert import SyncExpert, expert_state
+from talking_face.pipelines.train.nodes import calibrate_model, gate_judge
 from tests.tiny_models import make_feature_clips, tiny_bundle
 
 STRENGTHS = (1.0, 0.5, 0.25)
+JUDGE = gate_judge(None)  # the promotion gate's default checks
 
 
 @pytest.fixture(scope="module")
@@ -35,35 +37,41 @@ def bold_model() -> TalkingFaceModel:
 def test_a_model_that_keeps_the_photo_keeps_its_full_strength(clips):
     summary, files = clips
     model = TalkingFaceModel.from_state(tiny_bundle(0))  # untrained: nothing painted, nothing moved
-    calibration = calibrate_mouth_strength(model, select_clips(summary, files, ["test_seen"]), STRENGTHS)
-    assert calibration.strength == 1.0 and calibration.table["reaches_photo"].all()
-    assert "the largest whose SSIM and PSNR reach the still photo's on 1 held-out clip" in calibration.reason
+    calibration = calibrate_mouth_strength(model, select_clips(summary, files, ["test_seen"]), STRENGTHS, JUDGE)
+    table = calibration.table
+    assert calibration.strength == 1.0 and table["checks_passed"].nunique() == 1  # every strength alike: the largest
+    assert {"motion_corr", "phone_sync_corr", "photo_ssim", "real_phone_sync_corr"} <= set(table.columns)
+    assert "gate checks, the most of any strength (the largest on a tie) on 1 held-out clip" in calibration.reason
 
 
-def test_a_model_worse_than_the_photo_is_turned_down_and_keeps_its_own_strength(clips):
+def test_a_model_worse_than_the_photo_is_turned_down_by_the_gates_checks_and_keeps_its_own_strength(clips):
     summary, files = clips
     model = bold_model()
-    calibration = calibrate_mouth_strength(model, select_clips(summary, files, ["test_seen"]), STRENGTHS)
+    calibration = calibrate_mouth_strength(model, select_clips(summary, files, ["test_seen"]), STRENGTHS, JUDGE)
     table = calibration.table.set_index("strength")
     assert list(table.index) == [1.0, 0.5, 0.25]
-    # The more of the bright mouth, the further from the real frames; none reaches the photo.
+    # The more of the bright mouth, the further from the real frames, and the fewer checks it passes.
     assert table["ssim"].is_monotonic_increasing and table["psnr"].is_monotonic_increasing
-    assert not table["reaches_photo"].any() and (table["ssim"] < table["photo_ssim"]).all()
-    assert calibration.strength == 0.25 and "none reaches" in calibration.reason
+    assert (table["ssim"] < table["photo_ssim"]).all() and table["checks_passed"].is_monotonic_increasing
+    assert table.loc[0.25, "checks_passed"] > table.loc[1.0, "checks_passed"]
+    most = table.index[table["checks_passed"] == table["checks_passed"].max()]
+    assert calibration.strength == max(most) < 1.0  # the most checks, the most mouth among those
     assert model.mouth_strength == 1.0  # the caller decides what to keep
     figure = calibration_figure(calibration)
-    assert len(figure.axes) == 3 and figure.axes[0].lines
+    assert len(figure.axes) == 5 and figure.axes[0].lines
 
 
 def test_the_node_stores_the_strength_in_the_model_file_and_refuses_the_unseen_people(clips):
     summary, files = clips
     state = bold_model().state()
     params = {"split": "test_seen", "strengths": list(STRENGTHS), "max_clips": 1}
-    calibrated, table, _, strength = calibrate_model(state, summary, files, params, {})
-    assert len(table) == 3 and calibrated["mouth_strength"] == strength == 0.25
-    assert TalkingFaceModel.from_state(calibrated).mouth_strength == 0.25
+    expert = expert_state(SyncExpert())
+    calibrated, table, _, strength = calibrate_model(state, summary, files, params, {}, {}, expert)
+    assert len(table) == 3 and calibrated["mouth_strength"] == strength < 1.0
+    assert table["expert_confidence"].notna().all() and table["real_expert_confidence"].notna().all()
+    assert TalkingFaceModel.from_state(calibrated).mouth_strength == strength
     with pytest.raises(ValueError, match="calibration.split test_unseen: .*judged on"):
-        calibrate_model(state, summary, files, {**params, "split": "test_unseen"}, {})
+        calibrate_model(state, summary, files, {**params, "split": "test_unseen"}, {}, {}, expert)
 
 
 def test_model_files_without_a_strength_load_at_full_strength_and_a_bad_one_is_refused():

@@ -22,7 +22,7 @@ from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.photo import PasteBack, whole_photo
 from talking_face.versioning import data_version
 from tests.project import make_project, run_pipeline
-from tests.tiny_models import make_feature_clips, tiny_bundle
+from tests.tiny_models import make_feature_clips, tiny_bundle, tiny_expert
 
 CLIPS = [("spk00_clip01", "test_unseen"), ("spk01_clip01", "test_seen"), ("spk02_clip01", "train")]
 
@@ -33,6 +33,7 @@ def project(tmp_path_factory):
     summary = make_feature_clips(folder / "data/04_feature/clips", CLIPS)
     summary.to_parquet(folder / "data/04_feature/feature_summary.parquet")
     torch_save(tiny_bundle(0), folder / "data/06_models/talking_face_model.pt")
+    torch_save(tiny_expert(), folder / "data/06_models/sync_expert.pt")
     run_pipeline(folder, "evaluate")
     return folder
 
@@ -56,6 +57,12 @@ def test_metrics_file_is_flat_numeric_per_split_with_the_baseline_beside_the_mod
         # the photo, so it comes no closer to the real frames than the source frame repeated.
         assert metrics[f"{split}.real.sync_corr"] > 0.5
         assert metrics[f"{split}.model.ssim"] <= metrics[f"{split}.baseline.ssim"] + 1e-9
+        # Talking: every system has the expert's and the phonemes' figures; the still photo's mouth agrees
+        # with the real one not at all, the real video with itself fully.
+        for system in ("model", "baseline", "real"):
+            assert {f"{split}.{system}.{key}" for key in ("expert_confidence", "phone_sync_corr", "motion_corr")} <= set(metrics)
+        assert metrics[f"{split}.baseline.motion_corr"] == 0.0 and metrics[f"{split}.real.motion_corr"] == 1.0
+        assert f"{split}.real.expert_shifted_confidence" in metrics and f"{split}.model.blink_rate_high" in metrics
 
 
 def test_per_clip_table_has_model_baseline_and_real_rows_of_the_test_clips(project):
@@ -73,7 +80,10 @@ def test_markdown_table_is_laid_out_like_the_papers_table_1(project, metrics):
     assert [cell.strip() for cell in header.strip("|").split("|")][:9] == [
         "Method", "SSIM↑", "PSNR↑ (dB)", "CPBD↑", "WER↓", "ACD-C↓", "ACD-E↓", "blinks/s", "LMD↓"
     ]  # fmt: skip
-    assert table.count("| Static frame (baseline) |") == 2 and table.count("| MAN (this model) |") == 2
+    # per set, the image table and the talking table
+    assert table.count("| Static frame (baseline) |") == 4 and table.count("| MAN (this model) |") == 4
+    talking = next(line for line in table.splitlines() if line.startswith("| Method | expert conf."))
+    assert "phoneme sync r↑" in talking and "motion r↑" in talking and "mouth interior" in talking
     assert "| MAN-optical (paper) | 0.908 |" in table and "not configured" in table
     unseen_model = next(line for line in table.splitlines() if line.startswith("| MAN (this model)"))
     assert f"{metrics['test_unseen.model.ssim']:.3f}" in unseen_model
@@ -137,13 +147,11 @@ def test_register_pipeline_registers_once_and_a_second_run_changes_nothing(proje
     first = json.loads((project / "data/08_reporting/promotion.json").read_text())
     [tags], aliases = registry()
     assert first["registered"] and first["version"] == 1 and aliases["challenger"] == 1
-    # The first model becomes champion only if it beats the static baseline on mouth LMD and reaches its SSIM
-    # and PSNR.
-    model, still = ({key: metrics[f"test_unseen.{system}.{key}"] for key in ("lmd_mouth", "ssim", "psnr")}
-                    for system in ("model", "baseline"))
-    beats_baseline = (model["lmd_mouth"] < still["lmd_mouth"] and model["ssim"] >= still["ssim"]
-                      and model["psnr"] >= still["psnr"])
-    assert first["promoted"] == beats_baseline and ("champion" in aliases) == beats_baseline
+    # An untrained model keeps the photo's still mouth: the talking checks refuse it, and every check is named.
+    assert not first["promoted"] and "champion" not in aliases
+    names = {check["name"] for check in first["checks"]}
+    assert {"expert_confidence vs real video", "phone_sync_corr vs real video", "motion_corr range", "ssim vs baseline"} <= names
+    assert not next(check for check in first["checks"] if check["name"] == "motion_corr range")["passed"]
     assert tags["promotion.decision"] == first["decision"] and tags["promotion.reason"] == first["reason"]
     assert float(tags["metrics.test_unseen.model.lmd_mouth"]) == metrics["test_unseen.model.lmd_mouth"]
     assert tags["data_version"] == first["data_version"] == data_version(project)

@@ -21,11 +21,13 @@ from talking_face.media.video import read_frames
 FPS = 25
 
 
-def grid_face_crop(path, n_frames=None, size=256, scale=1.5):
-    """A clip's face crop as the GRID README measures it: one square box from dlib on the first frame."""
+def grid_face_crop(path, n_frames=None, size=256, scale=1.5, first_face=False):
+    """A clip's face crop as the GRID README measures it: one square box from dlib on the first frame (with
+    `first_face`, the first frame where dlib finds one: a few GRID clips start blurred)."""
     frames, _ = read_frames(path, fps=FPS)
     frames = frames[:n_frames]
-    x0, y0, x1, y1 = detect.detect_faces(frames[0])[0]
+    found = [detect.detect_faces(frame) for frame in (frames if first_face else frames[:1])[:25]]
+    x0, y0, x1, y1 = next(boxes[0] for boxes in found if len(boxes))
     side = max(x1 - x0, y1 - y0) * scale
     left, top = int(round((x0 + x1 - side) / 2)), int(round((y0 + y1 - side) / 2))
     pad = int(side)

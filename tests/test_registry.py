@@ -20,6 +20,16 @@ from talking_face.conditioning.bundle import TalkingFaceModel
 from tests.tiny_models import make_feature_clips, tiny_bundle
 
 EVALUATE = {"splits": ["test_unseen"]}
+# The registry's mechanics under rules on the mouth's figures alone (the talking rules: tests/test_talking.py).
+LIP_RULES = {
+    **DEFAULT_RULES,
+    "against_champion": [{"metric": "lmd_mouth", "better": "lower"}, {"metric": "sync_corr", "better": "higher"},
+                         {"metric": "ssim", "better": "higher", "tolerance": 0.02}],
+    "against_baseline": [{"metric": "lmd_mouth", "better": "lower"}, {"metric": "ssim", "better": "higher", "tolerance": 0.0},
+                         {"metric": "psnr", "better": "higher", "tolerance": 0.0}],
+    "against_real": [],
+    "floors": [],
+}  # fmt: skip
 FAKE_CLIPS = [{"clip_id": "spk09_clip01", "split": "test_unseen", "content_hash": "c0ffee", "params_hash": "p1"}]
 
 
@@ -55,7 +65,7 @@ def name(request) -> str:
 
 
 def register(tracking, name, state, metrics, clips=FAKE_CLIPS, data="data-1"):
-    return register_and_gate(state, metrics, clips, data, {"model_name": name}, EVALUATE, tracking_uri=tracking)
+    return register_and_gate(state, metrics, clips, data, {"model_name": name, "gate": LIP_RULES}, EVALUATE, tracking_uri=tracking)
 
 
 def aliases(tracking, name) -> dict[str, int]:
@@ -74,33 +84,33 @@ def snapshot(tracking, name) -> tuple:
 
 def test_gate_rules_without_a_registry():
     champion = summary(lmd=5.0, sync=0.30, ssim=0.80)
-    assert gate(summary(4.0, 0.35, 0.79), champion).passed  # SSIM 0.01 lower: inside the 0.02 tolerance
-    assert not gate(summary(4.0, 0.35, 0.77), champion).passed  # SSIM 0.03 lower
-    assert not gate(summary(4.0, 0.30, 0.80), champion).passed  # sync not strictly higher
-    worse_than_baseline = gate(summary(7.0, 0.9, 0.9), None)
+    assert gate(summary(4.0, 0.35, 0.79), champion, LIP_RULES).passed  # SSIM 0.01 lower: inside the 0.02 tolerance
+    assert not gate(summary(4.0, 0.35, 0.77), champion, LIP_RULES).passed  # SSIM 0.03 lower
+    assert not gate(summary(4.0, 0.30, 0.80), champion, LIP_RULES).passed  # sync not strictly higher
+    worse_than_baseline = gate(summary(7.0, 0.9, 0.9), None, LIP_RULES)
     assert not worse_than_baseline.passed and "baseline" in worse_than_baseline.reason
-    missing = gate({"test_unseen.model.lmd_mouth": 1.0}, None)
+    missing = gate({"test_unseen.model.lmd_mouth": 1.0}, None, LIP_RULES)
     assert not missing.passed and "no value" in missing.reason
-    seen_only = gate(summary(4.0, 0.35, 0.79), champion, {**DEFAULT_RULES, "split": "test_seen"})
+    seen_only = gate(summary(4.0, 0.35, 0.79), champion, {**LIP_RULES, "split": "test_seen"})
     assert not seen_only.passed  # nothing was measured on test_seen
 
 
 def test_gate_holds_the_still_photo_as_the_bar():
     """A champion reaches the static frame's SSIM and PSNR on the declared set, whatever its lip figures."""
     good = summary(lmd=4.0, sync=0.5, ssim=0.80)
-    assert gate(good, None).passed
-    blurry = gate({**good, "test_unseen.model.ssim": 0.74}, None)
+    assert gate(good, None, LIP_RULES).passed
+    blurry = gate({**good, "test_unseen.model.ssim": 0.74}, None, LIP_RULES)
     assert not blurry.passed and blurry.reason.startswith("ssim on test_unseen: candidate 0.74 fails")
     assert "lmd_mouth on test_unseen" in blurry.reason and "psnr on test_unseen" in blurry.reason  # every check
-    assert not gate({**good, "test_unseen.model.psnr": 23.9}, None).passed
-    assert gate({**good, "test_unseen.model.ssim": 0.75}, None).passed  # tolerance 0: equal reaches the bar
-    lenient = {**DEFAULT_RULES, "against_baseline": [{"metric": "ssim", "better": "higher", "tolerance": 0.02}]}
+    assert not gate({**good, "test_unseen.model.psnr": 23.9}, None, LIP_RULES).passed
+    assert gate({**good, "test_unseen.model.ssim": 0.75}, None, LIP_RULES).passed  # tolerance 0: equal reaches the bar
+    lenient = {**LIP_RULES, "against_baseline": [{"metric": "ssim", "better": "higher", "tolerance": 0.02}]}
     assert gate({**good, "test_unseen.model.ssim": 0.74}, None, lenient).passed
     # The declared set may be one corpus of a split; the other corpora do not decide.
     per_corpus = {key.replace("test_unseen.", "test_unseen/grid."): value for key, value in good.items()}
     worse_elsewhere = {**per_corpus, **{key.replace("test_unseen.", "test_unseen/voxceleb2."): value
                                         for key, value in summary(lmd=9.0, sync=0.0, ssim=0.5).items()}}
-    decided = gate(worse_elsewhere, None, {**DEFAULT_RULES, "split": "test_unseen/grid"})
+    decided = gate(worse_elsewhere, None, {**LIP_RULES, "split": "test_unseen/grid"})
     assert decided.passed and "on test_unseen/grid" in decided.reason and "voxceleb2" not in decided.reason
 
 
@@ -177,15 +187,15 @@ def test_registering_twice_changes_nothing(tracking, name):
 def test_manual_promotion_with_and_without_force(tracking, name):
     register(tracking, name, tiny_bundle(1), summary(lmd=5.0, sync=0.3, ssim=0.8))
     register(tracking, name, tiny_bundle(2), summary(lmd=5.5, sync=0.3, ssim=0.8))
-    refused = promote_version(name, 2, tracking_uri=tracking)
+    refused = promote_version(name, 2, tracking_uri=tracking, rules=LIP_RULES)
     assert refused.decision == "rejected" and aliases(tracking, name)["champion"] == 1
 
     client = MlflowClient(tracking, tracking)
     client.set_model_version_tag(name, "2", store.METRICS_EVALUATION_VERSION, "other-clips")
-    elsewhere = promote_version(name, 2, tracking_uri=tracking)
+    elsewhere = promote_version(name, 2, tracking_uri=tracking, rules=LIP_RULES)
     assert elsewhere.decision == "rejected" and "different test clips" in elsewhere.reason
 
-    forced = promote_version(name, "2", force=True, tracking_uri=tracking)
+    forced = promote_version(name, "2", force=True, tracking_uri=tracking, rules=LIP_RULES)
     assert forced.decision == "promoted by force" and forced.promoted
     assert aliases(tracking, name)["champion"] == 2
     assert tags(tracking, name, 2)["promotion.decision"] == "promoted by force"
@@ -213,6 +223,6 @@ def test_champion_is_re_evaluated_from_its_registered_bundle_on_new_data(trackin
 
     # By hand, a version whose metrics come from other clips is re-evaluated when the clips are given.
     MlflowClient(tracking, tracking).set_model_version_tag(name, "1", store.METRICS_EVALUATION_VERSION, "older")
-    manual = promote_version(name, 1, tracking_uri=tracking, clips=clips, evaluate_params=EVALUATE)
+    manual = promote_version(name, 1, tracking_uri=tracking, clips=clips, evaluate_params=EVALUATE, rules=LIP_RULES)
     assert manual.champion_reevaluated and manual.decision == "rejected" and aliases(tracking, name)["champion"] == 2
     assert tags(tracking, name, 1)[store.METRICS_EVALUATION_VERSION] == candidate.evaluation_version

@@ -12,6 +12,7 @@ import torch
 from talking_face.features.extract import extract_clip, feature_params_hash, resolve_params
 from talking_face.media.video import write_video
 from talking_face.models import model_config
+from talking_face.models.sync_expert import SyncExpert, expert_state
 from talking_face.sample.dataset import make_clip, speaker_variants
 from talking_face.conditioning.bundle import TalkingFaceModel
 
@@ -41,3 +42,9 @@ def tiny_bundle(seed: int) -> dict:
     torch.manual_seed(seed)
     config = model_config("cpu", overrides={"image_size": SIZE, "generator": {"base_channels": 8}})
     return TalkingFaceModel.build(config, EXTRACT).state()
+
+
+def tiny_expert(seed: int = 0) -> dict:
+    """The file content of an untrained lip-sync expert (models.sync_expert.expert_state)."""
+    torch.manual_seed(seed)
+    return expert_state(SyncExpert())

@@ -2,10 +2,12 @@
 phoneme-timed sync of the mouth, and how the mouth's motion and interior compare with the real video's.
 
 The expert (`models.sync_expert`) compares every window of lower-face frames with the speech at offsets
-of -max_offset..max_offset frames; as SyncNet reports it, the offset is where the mean cosine distance is
-lowest, the distance is that minimum and the confidence is the median over offsets minus the minimum. A
-still face has the same distance at every offset: confidence near 0. Offsets share `sync.av_sync`'s
-sign: > 0, the mouth moves after the sound.
+of -max_offset..max_offset frames (SyncNet's 15) and averages the cosine distance per offset. As SyncNet
+reports it, the offset is where that distance is lowest; the distance and the confidence are read at the
+clip as it is played, allowing a frame either way (the lowest distance within a frame of 0, and the median
+over all offsets minus it): a clip whose speech is half a second late is out of sync even though the expert
+can find where it would match, and a still face has the same distance at every offset (confidence near 0).
+Offsets share `sync.av_sync`'s sign: > 0, the mouth moves after the sound.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ import torch
 from talking_face.conditioning.sync_inputs import expert_faces, expert_mel, face_windows, mel_windows, window_starts
 from talking_face.models.sync_expert import SyncExpert
 
-MAX_OFFSET = 7  # frames either side (0.28 s): a half-second shift lies outside and reads as out of sync
+MAX_OFFSET = 15  # frames either side, as SyncNet searches
+PLAYED = 1  # frames either way of 0 that still count as the clip as played
 INNER_LIPS = list(range(60, 68))
 
 
 @dataclass(frozen=True)
 class ExpertSync:
-    offset: int  # frames; > 0: the mouth moves after the sound
-    distance: float  # mean cosine distance at the best offset, lower is better
-    confidence: float  # median distance over offsets minus the best, higher is better
+    offset: int  # frames where the lips and the speech match best; > 0: the mouth moves after the sound
+    distance: float  # mean cosine distance as played (within a frame of 0), lower is better
+    confidence: float  # median distance over offsets minus that, higher is better
 
 
 NO_SYNC = ExpertSync(offset=0, distance=float("nan"), confidence=float("nan"))
@@ -37,24 +40,29 @@ def expert_sync(
     expert: SyncExpert, frames: np.ndarray, audio: np.ndarray, sample_rate: int, fps: float, max_offset: int = MAX_OFFSET
 ) -> ExpertSync:
     """The expert's verdict on face crops uint8 [T, S, S, 3] with their mono audio (NO_SYNC for a clip too
-    short for one window at every offset)."""
+    short for two windows)."""
     config = expert.config
     mel = expert_mel(audio, len(frames), sample_rate, fps, config)
-    starts = window_starts(len(frames), config)[max_offset : len(frames) - config.frames + 1 - max_offset]
-    if len(starts) == 0:
+    starts = window_starts(len(frames), config)
+    if len(starts) < 2:
         return NO_SYNC
-    faces = expert_faces(frames, config)
     offsets = np.arange(-max_offset, max_offset + 1)
     expert.eval()
     with torch.no_grad():
-        video = expert.embed_video(torch.from_numpy(face_windows(faces, starts, config)))
-        audio_starts = window_starts(len(frames), config)
-        speech = expert.embed_audio(torch.from_numpy(mel_windows(mel, audio_starts, config)))
-        # distance of the lips at s to the speech at s + o, for every offset o
-        distances = torch.stack([1 - (video * speech[starts + o]).sum(-1) for o in offsets]).mean(-1).numpy()
-    best = int(np.argmin(distances))
-    return ExpertSync(offset=int(-offsets[best]), distance=float(distances[best]),
-                      confidence=float(np.median(distances) - distances[best]))  # fmt: skip
+        video = expert.embed_video(torch.from_numpy(face_windows(expert_faces(frames, config), starts, config)))
+        speech = expert.embed_audio(torch.from_numpy(mel_windows(mel, starts, config)))
+        similarity = (video @ speech.T).numpy()  # [lips at s, speech at s']
+    distances = np.full(len(offsets), np.nan)
+    for index, offset in enumerate(offsets):  # the lips at s against the speech at s + offset, where both exist
+        lips = starts[max(0, -offset) : len(starts) - max(0, offset)]
+        if len(lips):
+            distances[index] = float(np.mean(1 - similarity[lips, lips + offset]))
+    played = distances[np.abs(offsets) <= PLAYED]
+    if np.isnan(distances).all() or np.isnan(played).all():
+        return NO_SYNC
+    best = int(np.nanargmin(distances))
+    return ExpertSync(offset=int(-offsets[best]), distance=float(np.nanmin(played)),
+                      confidence=float(np.nanmedian(distances) - np.nanmin(played)))  # fmt: skip
 
 
 def delayed(audio: np.ndarray, seconds: float, sample_rate: int) -> np.ndarray:
