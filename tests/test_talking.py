@@ -14,9 +14,9 @@ from talking_face.evaluation import lip_sync, sync
 from talking_face.evaluation.face_track import track_landmarks
 from talking_face.features.phonemes import recognise_phones, speech_openness
 from talking_face.media.audio import read_audio
-from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, expert_state, load_expert
+from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, expert_state, load_expert, sync_logits
 from talking_face.registry.gate import gate
-from talking_face.training.sync_expert import SyncWindowDataset, sync_logits
+from talking_face.training.sync_expert import SyncWindowDataset
 from tests.test_metrics import grid_face_crop
 
 FPS, RATE = 25, 16000

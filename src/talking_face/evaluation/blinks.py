@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.stats import chi2
 
 from talking_face.features.eyes import OPEN_PERCENTILE
 
@@ -45,6 +46,15 @@ def blinks_per_second(
     if len(ear) == 0:
         return float("nan")
     return len(detect_blinks(ear, threshold, min_frames)) / (len(ear) / fps)
+
+
+def rate_interval(count: float, seconds: float, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact (Garwood) Poisson interval of a rate of `count` events in `seconds`, per second: a few
+    blinks in a few seconds say little (2 blinks in 6 s: 0.04-1.2/s)."""
+    alpha = 1 - confidence
+    low = chi2.ppf(alpha / 2, 2 * count) / 2 if count > 0 else 0.0
+    high = chi2.ppf(1 - alpha / 2, 2 * count + 2) / 2
+    return float(low / seconds), float(high / seconds)
 
 
 def plot_ear_curve(

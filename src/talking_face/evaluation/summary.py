@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from scipy.stats import chi2
 
+from talking_face.evaluation.blinks import rate_interval
 from talking_face.evaluation.run import SYSTEMS
 
 # The metric columns of the per-clip table, in the order of the paper's Table 1 and then ours.
@@ -89,11 +89,9 @@ def pooled_blinks(rows: pd.DataFrame, prefix: str) -> dict[str, float]:
     seconds = float(pd.to_numeric(rows["duration_s"], errors="coerce").sum())
     if seconds <= 0:
         return {}
-    alpha = 1 - POOLED_BLINKS_CONFIDENCE
-    low = chi2.ppf(alpha / 2, 2 * count) / 2 if count > 0 else 0.0
-    high = chi2.ppf(1 - alpha / 2, 2 * count + 2) / 2
+    low, high = rate_interval(count, seconds, POOLED_BLINKS_CONFIDENCE)
     return {f"{prefix}.blinks_total": count, f"{prefix}.blink_rate": count / seconds,
-            f"{prefix}.blink_rate_low": low / seconds, f"{prefix}.blink_rate_high": high / seconds}  # fmt: skip
+            f"{prefix}.blink_rate_low": low, f"{prefix}.blink_rate_high": high}  # fmt: skip
 
 
 def metric_history(summary: dict[str, float], step: int = 0) -> dict[str, dict]:

@@ -84,6 +84,19 @@ class SyncExpert(nn.Module):
         return (self.embed_video(faces) * self.embed_audio(mel)).sum(-1)
 
 
+def sync_logits(expert: SyncExpert, faces: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+    """[B, 1 + negatives + B - 1] scaled similarities of each window to its own speech (column 0), its
+    shifted speeches, then the other windows' speech."""
+    batch, candidates = mel.shape[:2]
+    video = expert.embed_video(faces)
+    speech = expert.embed_audio(mel.flatten(0, 1)).view(batch, candidates, -1)
+    own = torch.einsum("be,bce->bc", video, speech)
+    others = video @ speech[:, 0].T  # [B, B]: window i against window j's speech
+    off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=faces.device)
+    logits = torch.cat([own, others[off_diagonal].view(batch, batch - 1)], dim=1)
+    return logits * expert.logit_scale.exp().clamp(max=100.0)
+
+
 def lower_face(frames: torch.Tensor, config: SyncExpertConfig) -> torch.Tensor:
     """Face crops [..., 3, S, S] in [0, 1] -> the expert's grey lower-face frames [..., H, W], each crop
     normalised to zero mean and unit variance (differentiable, so a generator can be scored by it)."""

@@ -18,7 +18,7 @@ import ray.train
 from ray.train.torch import prepare_data_loader
 
 from talking_face.conditioning.sync_inputs import expert_faces, expert_mel, face_windows, mel_windows, window_starts
-from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig
+from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, sync_logits
 from talking_face.training.figures import tile
 from talking_face.training.loop import run_task, seed_everything, unwrap
 
@@ -56,19 +56,6 @@ class SyncWindowDataset(Dataset):
             "faces": torch.from_numpy(face_windows(faces, np.array([start]), self.config)[0].astype(np.float32)),
             "mel": torch.from_numpy(mel_windows(mel, starts, self.config)),  # [1 + negatives, n_mels, steps]
         }
-
-
-def sync_logits(expert: SyncExpert, faces: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-    """[B, 1 + negatives + B - 1] scaled similarities of each window to its own speech (column 0), its
-    shifted speeches, then the other windows' speech."""
-    batch, candidates = mel.shape[:2]
-    video = expert.embed_video(faces)
-    speech = expert.embed_audio(mel.flatten(0, 1)).view(batch, candidates, -1)
-    own = torch.einsum("be,bce->bc", video, speech)
-    others = video @ speech[:, 0].T  # [B, B]: window i against window j's speech
-    off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=faces.device)
-    logits = torch.cat([own, others[off_diagonal].view(batch, batch - 1)], dim=1)
-    return logits * expert.logit_scale.exp().clamp(max=100.0)
 
 
 class SyncExpertTask:
