@@ -14,7 +14,7 @@ from talking_face.evaluation import lip_sync, sync
 from talking_face.evaluation.face_track import track_landmarks
 from talking_face.features.phonemes import recognise_phones, speech_openness
 from talking_face.media.audio import read_audio
-from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, expert_state, load_expert, sync_logits
+from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, expert_state, load_expert
 from talking_face.registry.gate import gate
 from talking_face.training.sync_expert import SyncWindowDataset
 from tests.test_metrics import grid_face_crop
@@ -104,7 +104,7 @@ def test_the_expert_separates_in_sync_from_shifted_speech_on_a_held_out_real_cli
     for epoch in range(4):
         dataset.epoch = epoch
         for batch in loader:
-            logits = sync_logits(expert, batch["faces"], batch["mel"])
+            logits = expert(batch["faces"], batch["mel"])
             loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
             optimizer.zero_grad()
             loss.backward()

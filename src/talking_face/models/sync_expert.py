@@ -80,21 +80,17 @@ class SyncExpert(nn.Module):
         return F.normalize(self.audio(mel), dim=-1)
 
     def forward(self, faces: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-        """Cosine similarity [B] of each window's lips and speech: near 1 in sync."""
-        return (self.embed_video(faces) * self.embed_audio(mel)).sum(-1)
-
-
-def sync_logits(expert: SyncExpert, faces: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-    """[B, 1 + negatives + B - 1] scaled similarities of each window to its own speech (column 0), its
-    shifted speeches, then the other windows' speech."""
-    batch, candidates = mel.shape[:2]
-    video = expert.embed_video(faces)
-    speech = expert.embed_audio(mel.flatten(0, 1)).view(batch, candidates, -1)
-    own = torch.einsum("be,bce->bc", video, speech)
-    others = video @ speech[:, 0].T  # [B, B]: window i against window j's speech
-    off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=faces.device)
-    logits = torch.cat([own, others[off_diagonal].view(batch, batch - 1)], dim=1)
-    return logits * expert.logit_scale.exp().clamp(max=100.0)
+        """Training logits [B, C + B - 1] of windows [B, frames, H, W] against candidate speeches
+        [B, C, n_mels, mel_steps] (column 0 each window's own, then its shifted ones): scaled cosine
+        similarities to its candidates, then to the other windows' own speech (through DDP, as a forward)."""
+        batch, candidates = mel.shape[:2]
+        video = self.embed_video(faces)
+        speech = self.embed_audio(mel.flatten(0, 1)).view(batch, candidates, -1)
+        own = torch.einsum("be,bce->bc", video, speech)
+        others = video @ speech[:, 0].T  # [B, B]: window i against window j's speech
+        off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=faces.device)
+        logits = torch.cat([own, others[off_diagonal].view(batch, batch - 1)], dim=1)
+        return logits * self.logit_scale.exp().clamp(max=100.0)
 
 
 def lower_face(frames: torch.Tensor, config: SyncExpertConfig) -> torch.Tensor:

@@ -18,9 +18,9 @@ import ray.train
 from ray.train.torch import prepare_data_loader
 
 from talking_face.conditioning.sync_inputs import expert_faces, expert_mel, face_windows, mel_windows, window_starts
-from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, sync_logits
+from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig
 from talking_face.training.figures import tile
-from talking_face.training.loop import run_task, seed_everything, unwrap
+from talking_face.training.loop import run_task, seed_everything
 
 
 class SyncWindowDataset(Dataset):
@@ -68,7 +68,7 @@ class SyncExpertTask:
         expert = self.modules["expert"]
         expert.train()
         with autocast:
-            logits = sync_logits(unwrap(expert), batch["faces"], batch["mel"])
+            logits = expert(batch["faces"], batch["mel"])
             loss = F.cross_entropy(logits.float(), torch.zeros(len(logits), dtype=torch.long, device=logits.device))
         self.optimizers["expert"].zero_grad(set_to_none=True)
         loss.backward()
