@@ -61,8 +61,9 @@ def main() -> None:
     if expert is not None:
         found = sum(abs(row["offset"]) <= 1 for row in rows)
         mean = {key: float(np.mean([row[key] for row in rows])) for key in ("confidence", "late", "still")}
+        ratio = f"{mean['confidence'] / mean['late']:.1f}x" if mean["late"] > 0 else "the late audio scores no confidence"
         print(f"expert: offset within a frame on {found} of {len(rows)} clips; confidence {mean['confidence']:.3f} as "
-              f"recorded, {mean['late']:.3f} with the audio {args.shift:g} s late ({mean['confidence'] / max(mean['late'], 1e-9):.1f}x), "
+              f"recorded, {mean['late']:.3f} with the audio {args.shift:g} s late ({ratio}), "
               f"{mean['still']:.3f} on the still frame")  # fmt: skip
 
 
