@@ -11,6 +11,7 @@ import json
 import subprocess
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -23,7 +24,7 @@ import websockets
 from talking_face.media.audio import read_audio
 from talking_face.serving.animate import animate
 from talking_face.serving.live import LiveAnimation, PcmDecoder
-from talking_face.serving.photo import face_photo, read_image
+from talking_face.serving.photo import face_photo, find_face, read_image
 from talking_face.serving.server import ServerSettings
 from talking_face.serving.server.client import stream, to_pcm16
 from talking_face.serving.server.protocol import FRAME_HEADER
@@ -168,6 +169,17 @@ def test_two_clients_at_once_get_their_own_faces(server, model, tmp_path):
             assert_close(want, decode(got.image))
     # and those are two different faces, far apart beside the one level of rounding allowed above
     assert np.abs(decode(results[0].frames[0].image).astype(int) - decode(results[1].frames[0].image)).mean() > 5
+
+
+def test_faces_found_in_parallel_threads_are_each_photos_own():
+    # Sessions find their photos' faces in parallel worker threads; one dlib detector shared by two threads at
+    # once answered a box of the other photo now and then (10-17 of these 200 when it was shared).
+    faces = [photo(256), np.ascontiguousarray(photo(256)[:, ::-1] * np.array([0.8, 1.0, 1.2])).clip(0, 255)]
+    faces = [face.astype(np.uint8) for face in faces]
+    boxes = [find_face(face) for face in faces]
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda i: find_face(faces[i % 2]), range(200)))
+    assert all(np.array_equal(box, boxes[i % 2]) for i, box in enumerate(found))
 
 
 def health(base: str) -> dict:
