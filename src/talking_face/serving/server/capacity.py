@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import Counter
 from contextlib import contextmanager
 
 from talking_face.serving.server.metrics import ServerMetrics
+
+logger = logging.getLogger(__name__)
 
 CLOSE_WAIT_S = 5.0  # for a stream told to stop to send its close
 
@@ -70,8 +73,10 @@ class SessionSlots:
         running = dict(self.streams)
         if not running:
             return
+        logger.warning("stopping: waiting up to %g s for %d stream(s) to end", timeout_s, len(running))
         _, late = await asyncio.wait(running, timeout=timeout_s)
-        for task in late:
-            running[task].stop()
         if late:
+            logger.warning("stopping: closing %d stream(s) still running", len(late))
+            for task in late:
+                running[task].stop()
             await asyncio.wait(late, timeout=CLOSE_WAIT_S)
