@@ -14,9 +14,13 @@ Protocol (JSON text messages, binary audio and frames):
   client -> {"type": "end"}: the audio is complete; the server sends the remaining frames, then
   server -> {"type": "end", "frames": n, "dropped": d} and closes with 1000.
 
+With access tokens (serving.server.access) the handshake carries `Authorization: Bearer <token>`, or the
+first message carries "token" beside the options (browsers cannot set WebSocket headers).
+
 Bad input ends the session with one {"type": "error", "code": c, "message": "..."} and a close with code c:
 1003 wrong audio format or message order, 1007 unreadable photo, no face or no audio, 1009 a photo or chunk too large,
-1008 a limit reached (session length, silence, idle), 1011 a server fault. Other sessions go on.
+1008 a limit reached (session length, silence, idle) or a missing or wrong token, 1011 a server fault,
+1013 a session limit reached after the handshake, 1001 the server stopping. Other sessions go on.
 """
 
 from __future__ import annotations
