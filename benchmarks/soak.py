@@ -14,8 +14,8 @@ on 127.0.0.1 and, until `--minutes` have passed, keeps four kinds of client busy
   sampler   the server's RSS (/proc) and sessions in use (/healthz) every `--sample-s` seconds
 
 At the end it waits for the server's sessions to reach 0, then reports: sessions by kind and outcome, the
-good clients' failures, RSS at the start and the end and its slope (least squares over the samples after
-the first 10%, MB per hour; flat is what no leak looks like), the server's CPU per frame and the load
+good clients' failures, RSS at the start and the end and its slope (least squares over the second half
+of the samples, after the warm-up, MB per hour; flat is what no leak looks like), the server's CPU per frame and the load
 average the machine had (another job's load slows the frames down, not the slope).
 """
 
@@ -126,7 +126,8 @@ class Soak:
 
 
 def slope_mb_per_hour(samples: list) -> float:
-    steady = samples[len(samples) // 10 :]
+    """RSS growth over the second half of the run (the first holds the warm-up: worker threads, caches)."""
+    steady = samples[len(samples) // 2 :]
     times, rss = np.array([s[0] for s in steady]), np.array([s[1] for s in steady])
     return float(np.polyfit(times / 3600, rss, 1)[0]) if len(steady) > 2 else float("nan")
 
