@@ -9,7 +9,9 @@ Tokens are compared in constant time and never logged.
 
 Origins: browsers send `Origin` with WebSocket handshakes and POSTs. The page's own origin (the request's
 Host) and `--allowed-origin`s pass, others get 403, so a page on another site cannot drive the server from
-a visitor's browser. Clients that are not browsers send no Origin.
+a visitor's browser. Without tokens the page's own origin counts only under a loopback name: a site whose
+name is made to resolve to 127.0.0.1 (DNS rebinding) would otherwise be "its own origin". Clients that are
+not browsers send no Origin.
 """
 
 from __future__ import annotations
@@ -119,10 +121,14 @@ class AccessGuard:
 
     def origin_allowed(self, headers: Headers) -> bool:
         origin = headers.get("origin")
-        allowed = origin is None or origin in self.allowed_origins or urlsplit(origin).netloc == headers.get("host")
+        allowed = origin is None or origin in self.allowed_origins or self._own_origin(origin, headers.get("host"))
         if not allowed:
             self.metrics.access_denied.labels("origin").inc()
         return allowed
+
+    def _own_origin(self, origin: str, host: str | None) -> bool:
+        parts = urlsplit(origin)
+        return parts.netloc == host and (self.tokens.enabled or is_loopback(parts.hostname or ""))
 
     def client(self, presented: str | None, address: str) -> str | None:
         """Who a request counts as for the per-client session limit: its user in the token file, else its
