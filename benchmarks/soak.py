@@ -70,7 +70,12 @@ class Soak:
         while self.running():
             seconds = rng.uniform(4, 12)
             pcm = self.pcm[: 2 * int(seconds * RATE)]
-            result = await stream(self.url, self.photo, pcm, RATE, token=self.tokens[user])
+            try:
+                result = await stream(self.url, self.photo, pcm, RATE, token=self.tokens[user])
+            except websockets.InvalidStatus as refused:
+                self.failures.append(f"{user}: refused with {refused.response.status_code}")
+                await asyncio.sleep(1)
+                continue
             expected = -(-len(pcm) // 2 // (RATE // FPS))
             indices = [frame.index for frame in result.frames]
             if result.close_code != 1000 or indices != list(range(expected)) or (result.end or {}).get("dropped"):
@@ -80,8 +85,11 @@ class Soak:
 
     async def leaver(self, rng: random.Random) -> None:
         while self.running():
-            await stream(self.url, self.photo, self.pcm, RATE, stop_after_s=rng.uniform(0.2, 5), token=self.tokens["leaver"])
-            self.counts["left mid-stream"] += 1
+            try:
+                await stream(self.url, self.photo, self.pcm, RATE, stop_after_s=rng.uniform(0.2, 5), token=self.tokens["leaver"])
+                self.counts["left mid-stream"] += 1
+            except websockets.InvalidStatus as refused:  # its last session not freed yet: the server said so
+                self.counts[f"leaver refused with {refused.response.status_code}"] += 1
             await asyncio.sleep(rng.uniform(1, 3))
 
     async def garbage(self, rng: random.Random) -> None:
@@ -159,7 +167,7 @@ def main() -> None:
         token_file = Path(scratch, "tokens")
         token_file.write_text("".join(f"{user} {token}\n" for user, token in tokens.items()))
         model = args.model or default_model(Path(scratch, "untrained_cpu_default.pt"))
-        sessions = args.clients + 2
+        sessions = args.clients + 4  # the leaver's and the garbage sender's sessions overlap as they are freed
         server = start_server(model, args.port, args.cores, None, sessions, "--token-file", str(token_file))
         try:
             soak = Soak(args.port, tokens, photo, speech, time.monotonic() + 60 * args.minutes)

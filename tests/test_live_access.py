@@ -127,29 +127,31 @@ def test_a_revoked_token_is_refused_at_once_and_each_user_gets_a_share_of_the_se
     tokens.write_text(f"# user token\nalice {ALICE}\nbob {BOB}\n")
     settings = ServerSettings(max_sessions=2, threads=1, token_file=tokens)
     pcm = to_pcm16(speech(1.0))
+    alice = {"Authorization": f"Bearer {ALICE}"}
     with torch_threads(1), running_server(model, settings) as base:
 
-        async def alice_holds_one():
-            header = {"Authorization": f"Bearer {ALICE}"}
-            async with websockets.connect(ws_url(base), additional_headers=header) as held:
+        async def alice_holds_one_then_is_revoked():
+            async with websockets.connect(ws_url(base), additional_headers=alice) as held:
                 await held.send(json.dumps({"sample_rate": 16000}))
                 await held.send(FACE)
                 assert json.loads(await held.recv())["type"] == "ready"
                 second = await asyncio.to_thread(
-                    requests.post, base + "/v1/videos", files={"photo": FACE}, headers=header, timeout=10
+                    requests.post, base + "/v1/videos", files={"photo": FACE}, headers=alice, timeout=10
                 )
                 browser_second = await first_message_session(ws_url(base), {"token": ALICE})
                 bob = await stream(ws_url(base), FACE, pcm, 16000, realtime=False, token=BOB)
-                return second, browser_second, bob
+                tokens.write_text(f"bob {BOB}\n")  # alice revoked: her running stream ends at her next message
+                await held.send(to_pcm16(speech(0.2)))
+                _, replies, held_code = await collect(held)
+                return second, browser_second, bob, replies, held_code
 
-        second, (texts, code), bob = asyncio.run(alice_holds_one())
+        second, (texts, code), bob, replies, held_code = asyncio.run(alice_holds_one_then_is_revoked())
         assert second.status_code == 503 and second.json()["detail"].startswith("per-client limit: ")
         assert code == 1013 and texts[0]["message"].startswith("per-client limit: ")
         assert bob.close_code == 1000 and len(bob.frames) == 25  # the other user's share is free
-
-        tokens.write_text(f"bob {BOB}\n")  # alice revoked
-        assert asyncio.run(handshake_status(ws_url(base), additional_headers={"Authorization": f"Bearer {ALICE}"})) == 401
-        assert requests.get(base + "/metrics", headers={"Authorization": f"Bearer {ALICE}"}).status_code == 401
+        assert held_code == 1008 and replies == [{"type": "error", "code": 1008, "message": "the access token was revoked"}]
+        assert asyncio.run(handshake_status(ws_url(base), additional_headers=alice)) == 401
+        assert requests.get(base + "/metrics", headers=alice).status_code == 401
         assert requests.get(base + "/metrics", headers={"Authorization": f"Bearer {BOB}"}).status_code == 200
 
 

@@ -141,6 +141,10 @@ class AccessGuard:
             return None
         return f"user {user}" if user else f"address {address}"
 
+    def still_valid(self, presented: str | None) -> bool:
+        """Whether a session admitted with `presented` may go on (its token not revoked since)."""
+        return not self.tokens.enabled or self.tokens.user(presented) is not None
+
     def refusal(self, presented: str | None) -> str:
         return MISSING_TOKEN if presented is None else WRONG_TOKEN
 

@@ -120,7 +120,8 @@ def create_app(model: TalkingFaceModel, settings: ServerSettings = ServerSetting
                 return await close_with(websocket, error)
             except WebSocketDisconnect:
                 return
-            session = StreamSession(websocket, model, settings, metrics, executor, session_id)
+            authorized = partial(guard.still_valid, presented)
+            session = StreamSession(websocket, model, settings, metrics, executor, session_id, authorized)
             outcome = "error"
             try:
                 with slots.stream(session):

@@ -15,7 +15,7 @@ import logging
 import time
 from bisect import bisect_left
 from concurrent.futures import Executor
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -66,7 +66,7 @@ def fit_photo(image: np.ndarray, max_side: int) -> np.ndarray:
 
 class StreamSession:
     """Runs one client's session on `websocket` (already accepted, its first message read) until the end, an
-    error, a disconnect or `stop()`."""
+    error, a disconnect or `stop()`; `authorized()` is asked on every message (a revoked token ends it)."""
 
     def __init__(
         self,
@@ -76,9 +76,10 @@ class StreamSession:
         metrics: ServerMetrics,
         executor: Executor,
         session_id: str,
+        authorized: Callable[[], bool],
     ):
         self.websocket, self.model, self.settings, self.metrics = websocket, model, settings, metrics
-        self.executor, self.session_id = executor, session_id
+        self.executor, self.session_id, self.authorized = executor, session_id, authorized
         self.fps = float(model.features["fps"])
         self.rate = int(model.features["audio"]["sample_rate"])
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings.queue_frames)
@@ -165,6 +166,8 @@ class StreamSession:
         settings = self.settings
         while True:
             message = await self._message()
+            if not self.authorized():
+                raise SessionError(POLICY, "the access token was revoked")
             if message.get("text") is not None:
                 if message_field(message["text"], "type") != "end":
                     raise SessionError(UNSUPPORTED, 'expected audio (binary) or {"type": "end"}')
