@@ -318,6 +318,17 @@ def test_the_readmes_live_server_commands_run_as_printed(start, port, model, tmp
             assert ran.stdout.split() == ["25", "0", "0.0"]
 
 
+def wait_for_drops(base: str, count: int, within_s: float = 120.0) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+        dropped = next(line for line in metrics.splitlines() if line.startswith("talking_face_frames_dropped_total"))
+        if float(dropped.split()[-1]) >= count:
+            return
+        assert time.monotonic() < deadline, f"the server dropped no {count} frames for a client reading nothing"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("policy", ["drop", "block"])
 def test_a_client_reading_too_slowly_loses_its_oldest_frames_or_pauses_its_generation(policy, model):
     settings = ServerSettings(max_sessions=1, threads=1, queue_frames=2, backpressure=policy)
@@ -331,7 +342,10 @@ def test_a_client_reading_too_slowly_loses_its_oldest_frames_or_pauses_its_gener
                 assert json.loads(await socket.recv())["type"] == "ready"
                 await socket.send(to_pcm16(speech(2.0)))
                 await socket.send(json.dumps({"type": "end"}))
-                await asyncio.sleep(3)  # reads nothing while the 50 frames are made
+                if policy == "drop":  # reads nothing until the server has dropped frames, however fast it runs
+                    await asyncio.to_thread(wait_for_drops, base, 11)
+                else:  # reads nothing for a while: the model waits
+                    await asyncio.sleep(3)
                 frames, end = [], None
                 async for message in socket:
                     if isinstance(message, bytes):
