@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import io
 import json
 import subprocess
@@ -28,6 +29,7 @@ from talking_face.serving.photo import face_photo, find_face, read_image
 from talking_face.serving.server import ServerSettings
 from talking_face.serving.server.client import stream, to_pcm16
 from talking_face.serving.server.protocol import FRAME_HEADER
+from talking_face.serving.server.session import StreamSession
 from talking_face.serving.video import generate_video, read_speech, torch_threads
 from tests.generation_inputs import photo, speech, untrained_bundle, write_audio, write_image
 from tests.live_server import decode, jpeg, running_server, small_model
@@ -202,6 +204,12 @@ def test_a_client_leaving_mid_stream_frees_its_session_at_once(model):
         assert 'talking_face_sessions_total{kind="stream",outcome="disconnected"} 1.0' in metrics
         assert 'talking_face_sessions_total{kind="stream",outcome="completed"} 1.0' in metrics
         assert "talking_face_frame_latency_seconds_count" in metrics
+        assert objects_alive(StreamSession, LiveAnimation) == 0  # freed, not just uncounted
+
+
+def objects_alive(*kinds: type) -> int:
+    gc.collect()
+    return sum(type(thing) in kinds for thing in gc.get_objects())
 
 
 async def raw_session(url: str, messages: list) -> tuple[dict | None, int | None]:
