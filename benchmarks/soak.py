@@ -15,8 +15,8 @@ on 127.0.0.1 and, until `--minutes` have passed, keeps four kinds of client busy
 
 At the end it waits for the server's sessions to reach 0, then reports: sessions by kind and outcome, the
 good clients' failures, RSS at the start and the end and its slope (least squares over the second half
-of the samples, after the warm-up, MB per hour; flat is what no leak looks like), the server's CPU per frame and the load
-average the machine had (another job's load slows the frames down, not the slope).
+of the samples, after the warm-up, MB per hour; flat is what no leak looks like), the server's CPU per
+frame and the load average the machine had (another job's load slows the frames down, not the slope).
 """
 
 from __future__ import annotations
@@ -79,28 +79,30 @@ class Soak:
             expected = -(-len(pcm) // 2 // (RATE // FPS))
             indices = [frame.index for frame in result.frames]
             if result.close_code != 1000 or indices != list(range(expected)) or (result.end or {}).get("dropped"):
-                self.failures.append(f"{user}: close {result.close_code}, {len(indices)} of {expected} frames, {result.error}")
+                failure = f"close {result.close_code}, {len(indices)} of {expected} frames, {result.error}"
+                self.failures.append(f"{user}: {failure}")
             self.counts["good sessions"] += 1
             self.frames += len(indices)
 
     async def leaver(self, rng: random.Random) -> None:
         while self.running():
             try:
-                await stream(self.url, self.photo, self.pcm, RATE, stop_after_s=rng.uniform(0.2, 5), token=self.tokens["leaver"])
+                leave_after, token = rng.uniform(0.2, 5), self.tokens["leaver"]
+                await stream(self.url, self.photo, self.pcm, RATE, stop_after_s=leave_after, token=token)
                 self.counts["left mid-stream"] += 1
             except websockets.InvalidStatus as refused:  # its last session not freed yet: the server said so
                 self.counts[f"leaver refused with {refused.response.status_code}"] += 1
             await asyncio.sleep(rng.uniform(1, 3))
 
     async def garbage(self, rng: random.Random) -> None:
-        token = {"Authorization": f"Bearer {self.tokens['garbage']}"}
+        token, options = {"Authorization": f"Bearer {self.tokens['garbage']}"}, '{"sample_rate": 16000}'
         cases = [
             ("wrong token", {"additional_headers": {"Authorization": "Bearer wrong-token-0123456789"}}, [], 401),
             ("wrong origin", {"origin": "http://evil.example", "additional_headers": token}, [], 403),
             ("options not JSON", {"additional_headers": token}, ["hello"], 1003),
-            ("unreadable photo", {"additional_headers": token}, ['{"sample_rate": 16000}', b"not a photo"], 1007),
-            ("no token", {}, ['{"sample_rate": 16000}'], 1008),
-            ("half a sample", {"additional_headers": token}, ['{"sample_rate": 16000}', self.photo, b"\x00\x01\x02"], 1003),
+            ("unreadable photo", {"additional_headers": token}, [options, b"not a photo"], 1007),
+            ("no token", {}, [options], 1008),
+            ("half a sample", {"additional_headers": token}, [options, self.photo, b"\x00\x01\x02"], 1003),
         ]
         while self.running():
             name, connect, messages, expected = rng.choice(cases)
@@ -186,8 +188,9 @@ def main() -> None:
             deadline = time.monotonic() + 30
             while healthz(args.port)["sessions"] and time.monotonic() < deadline:
                 time.sleep(0.2)
-            outcomes = [line for line in metrics_text(args.port, tokens["good1"]).splitlines()
-                        if line.startswith(("talking_face_sessions_total", "talking_face_access_denied_total"))]  # fmt: skip
+            counted = ("talking_face_sessions_total", "talking_face_access_denied_total")
+            lines = metrics_text(args.port, tokens["good1"]).splitlines()
+            outcomes = [line for line in lines if line.startswith(counted)]
             report = {
                 "minutes": args.minutes, "good_clients": args.clients, "model": str(args.model or "untrained"),
                 "client_counts": dict(soak.counts), "good_failures": soak.failures[:20],

@@ -138,9 +138,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model or default_model(Path(scratch, "untrained_cpu_default.pt"))
-        server = start_server(
-            model, args.port, args.cores, args.threads, max(args.clients), "--max-sessions-per-client", str(max(args.clients))
-        )
+        most = str(max(args.clients))
+        server = start_server(model, args.port, args.cores, args.threads, int(most), "--max-sessions-per-client", most)
         try:
             url = f"ws://127.0.0.1:{args.port}/v1/stream"
             asyncio.run(run_clients(url, 1, photo.tobytes(), pcm[: 2 * RATE], chunk_s))  # warm-up

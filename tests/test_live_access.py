@@ -149,14 +149,17 @@ def test_a_revoked_token_is_refused_at_once_and_each_user_gets_a_share_of_the_se
         assert second.status_code == 503 and second.json()["detail"].startswith("per-client limit: ")
         assert code == 1013 and texts[0]["message"].startswith("per-client limit: ")
         assert bob.close_code == 1000 and len(bob.frames) == 25  # the other user's share is free
-        assert held_code == 1008 and replies == [{"type": "error", "code": 1008, "message": "the access token was revoked"}]
+        assert held_code == 1008 and replies == [
+            {"type": "error", "code": 1008, "message": "the access token was revoked"}
+        ]
         assert asyncio.run(handshake_status(ws_url(base), additional_headers=alice)) == 401
         assert requests.get(base + "/metrics", headers=alice).status_code == 401
         assert requests.get(base + "/metrics", headers={"Authorization": f"Bearer {BOB}"}).status_code == 200
 
 
 def test_serving_beyond_loopback_without_a_token_is_refused():
-    refused = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--model", "missing.pt"], env={"TALKING_FACE_TOKEN": ""})
+    arguments = ["serve", "--host", "0.0.0.0", "--model", "missing.pt"]
+    refused = CliRunner().invoke(main, arguments, env={"TALKING_FACE_TOKEN": ""})
     assert refused.exit_code == 1
     assert refused.output.strip().splitlines() == [
         "Error: refusing to serve on 0.0.0.0 without an access token: set --token, TALKING_FACE_TOKEN or "
@@ -196,7 +199,9 @@ def test_sigterm_lets_running_streams_finish_closes_the_rest_with_1001_and_exits
     command += ["--port", str(port), "--shutdown-timeout", "15", "--threads", "1"]
     environment = {**os.environ, "TALKING_FACE_TOKEN": TOKEN}
     with log.open("w") as output:
-        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
+        server = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+        )
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/healthz", server, log, 120, "talking-face serve")
         url = f"ws://127.0.0.1:{port}/v1/stream"
@@ -215,7 +220,9 @@ def test_sigterm_lets_running_streams_finish_closes_the_rest_with_1001_and_exits
         (indices, texts, code), (_, cut_texts, cut_code), refused = asyncio.run(stop_while_streaming())
         assert refused  # new connections
         assert code == 1000 and indices == list(range(50)) and texts == [{"type": "end", "frames": 50, "dropped": 0}]
-        assert cut_code == 1001 and cut_texts == [{"type": "error", "code": 1001, "message": "the server is shutting down"}]
+        assert cut_code == 1001 and cut_texts == [
+            {"type": "error", "code": 1001, "message": "the server is shutting down"}
+        ]
         assert server.wait(timeout=60) == 0
     finally:
         stop_group(server)

@@ -1,7 +1,8 @@
 """The live web page in a real headless Chromium (Debian's, installed by `make browser`), driven by Selenium:
 it loads from a server with an access token, asks for the token, takes a photo and an audio file and draws
-the frames as they arrive, then does the same with a (fake) microphone. A screenshot of the page with frames arriving is saved; set LIVE_PAGE_SCREENSHOT to a
-path (e.g. docs/images/live_page.png) to keep it, and LIVE_PAGE_MODEL to a model file to show a trained one."""
+the frames as they arrive, then does the same with a (fake) microphone. A screenshot of the page with
+frames arriving is saved; set LIVE_PAGE_SCREENSHOT to a path (e.g. docs/images/live_page.png) to keep it,
+and LIVE_PAGE_MODEL to a model file to show a trained one."""
 
 from __future__ import annotations
 

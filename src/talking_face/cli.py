@@ -3,7 +3,7 @@
     talking-face generate --image face.jpg --audio speech.wav --out out.mp4 [--model URI] [--no-paste-back]
                           [--blink-rate 0.3 | --no-blinks] [--mouth-strength 0.5]
     talking-face promote --version 3 [--force]
-    talking-face serve [--model URI] [--host 127.0.0.1] [--port 8000] [--token T | --token-file F] [--max-sessions 4] ...
+    talking-face serve [--model URI] [--host 127.0.0.1] [--port 8000] [--token T | --token-file F] ...
 
 Bad input (no face, unreadable image or audio, silent or empty audio, a model that does not resolve) ends
 with one line on stderr and exit status 1, and no output file.
@@ -164,7 +164,7 @@ if __name__ == "__main__":
 @model_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--token", envvar="TALKING_FACE_TOKEN", help="Access token every client must send (env TALKING_FACE_TOKEN).")
+@click.option("--token", envvar="TALKING_FACE_TOKEN", help="Access token for every client (env TALKING_FACE_TOKEN).")
 @click.option(
     "--token-file",
     envvar="TALKING_FACE_TOKEN_FILE",
@@ -190,7 +190,7 @@ if __name__ == "__main__":
 @click.option("--max-session-s", default=600.0, show_default=True, type=click.FloatRange(min=1), help="Audio.")
 @click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(min=0.1))
 @click.option(
-    "--shutdown-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), help="Seconds streams get to end."
+    "--shutdown-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), help="Seconds to end streams."
 )
 @click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
 def serve(

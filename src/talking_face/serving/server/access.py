@@ -34,7 +34,10 @@ logger = logging.getLogger(__name__)
 
 MIN_TOKEN_CHARS = 16
 TOKEN_HINT = "make one with: python -c 'import secrets; print(secrets.token_urlsafe())'"
-MISSING_TOKEN = "an access token is needed: send it as Authorization: Bearer <token> (or, from a browser, as \"token\" in the first message)"
+MISSING_TOKEN = (
+    'an access token is needed: send it as Authorization: Bearer <token> (or, from a browser, as "token" in the first '
+    "message)"
+)
 WRONG_TOKEN = "the access token is not valid (wrong or revoked)"
 WRONG_ORIGIN = "requests from this origin are not allowed (the page's own origin and --allowed-origin are)"
 BEARER = HTTPBearer(auto_error=False)
