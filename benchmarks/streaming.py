@@ -55,9 +55,12 @@ def default_model(path: Path) -> Path:
     return TalkingFaceModel.build(config, resolve_params(extract)).save(path)
 
 
-def start_server(model: Path, port: int, cores: int, threads: int | None, max_sessions: int) -> subprocess.Popen:
+def start_server(
+    model: Path, port: int, cores: int, threads: int | None, max_sessions: int, *options: str
+) -> subprocess.Popen:
+    """`talking-face serve` on 127.0.0.1:`port`, pinned to `cores` cores, with more `options`; once it answers."""
     command = [str(Path(sys.executable).parent / "talking-face"), "serve", "--model", str(model), "--port", str(port)]
-    command += ["--max-sessions", str(max_sessions)] + (["--threads", str(threads)] if threads else [])
+    command += ["--max-sessions", str(max_sessions), *options] + (["--threads", str(threads)] if threads else [])
     cpus = sorted(os.sched_getaffinity(0))[:cores]
     server = subprocess.Popen(["taskset", "-c", ",".join(map(str, cpus)), *command], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
@@ -135,7 +138,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model or default_model(Path(scratch, "untrained_cpu_default.pt"))
-        server = start_server(model, args.port, args.cores, args.threads, max(args.clients))
+        most = str(max(args.clients))
+        server = start_server(model, args.port, args.cores, args.threads, int(most), "--max-sessions-per-client", most)
         try:
             url = f"ws://127.0.0.1:{args.port}/v1/stream"
             asyncio.run(run_clients(url, 1, photo.tobytes(), pcm[: 2 * RATE], chunk_s))  # warm-up

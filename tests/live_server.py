@@ -11,10 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import uvicorn
 
 from talking_face.conditioning.bundle import TalkingFaceModel
-from talking_face.serving.server import ServerSettings, uvicorn_config
+from talking_face.serving.server import LiveServer, ServerSettings, uvicorn_config
 from tests.generation_inputs import untrained_bundle
 from tests.processes import free_port
 
@@ -33,7 +32,7 @@ def running_server(model: TalkingFaceModel, settings: ServerSettings, port: int 
     port = port or free_port()
     config = uvicorn_config(model, settings, port=port)
     config.log_level = "warning"
-    server = uvicorn.Server(config)
+    server = LiveServer(config)
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -1,7 +1,8 @@
 """The live web page in a real headless Chromium (Debian's, installed by `make browser`), driven by Selenium:
-it loads, takes a photo and an audio file and draws the frames as they arrive, then does the same with a
-(fake) microphone. A screenshot of the page with frames arriving is saved; set LIVE_PAGE_SCREENSHOT to a
-path (e.g. docs/images/live_page.png) to keep it, and LIVE_PAGE_MODEL to a model file to show a trained one."""
+it loads from a server with an access token, asks for the token, takes a photo and an audio file and draws
+the frames as they arrive, then does the same with a (fake) microphone. A screenshot of the page with
+frames arriving is saved; set LIVE_PAGE_SCREENSHOT to a path (e.g. docs/images/live_page.png) to keep it,
+and LIVE_PAGE_MODEL to a model file to show a trained one."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.generation_inputs import photo, speech, write_audio, write_image
 from tests.live_server import running_server, small_model
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+TOKEN = "page-token-0123456789"
 
 
 def browser_paths() -> tuple[str, str] | None:
@@ -76,10 +78,13 @@ def test_the_page_streams_a_photo_and_speech_and_draws_the_frames(browser, tmp_p
     count = lambda: int(browser.find_element(By.ID, "frame-count").text)  # noqa: E731
     status = lambda: browser.find_element(By.ID, "status").text  # noqa: E731
 
-    with torch_threads(1), running_server(model, ServerSettings(max_sessions=2, threads=1)) as base:
+    settings = ServerSettings(max_sessions=2, threads=1, token=TOKEN)
+    with torch_threads(1), running_server(model, settings) as base:
         browser.get(base + "/")
         assert browser.title == "talking-face live"
         assert not browser.find_element(By.ID, "mic").is_enabled()  # no photo yet
+        wait.until(lambda _: browser.find_element(By.ID, "token").is_displayed())  # the server wants a token
+        browser.find_element(By.ID, "token").send_keys(TOKEN)
         browser.find_element(By.ID, "photo").send_keys(str(image))
         browser.find_element(By.ID, "audio").send_keys(str(audio))
         wait.until(lambda _: browser.find_element(By.ID, "play-file").is_enabled())

@@ -3,7 +3,7 @@
     talking-face generate --image face.jpg --audio speech.wav --out out.mp4 [--model URI] [--no-paste-back]
                           [--blink-rate 0.3 | --no-blinks] [--mouth-strength 0.5]
     talking-face promote --version 3 [--force]
-    talking-face serve [--model URI] [--host 127.0.0.1] [--port 8000] [--max-sessions 4] ...
+    talking-face serve [--model URI] [--host 127.0.0.1] [--port 8000] [--token T | --token-file F] ...
 
 Bad input (no face, unreadable image or audio, silent or empty audio, a model that does not resolve) ends
 with one line on stderr and exit status 1, and no output file.
@@ -164,7 +164,21 @@ if __name__ == "__main__":
 @model_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--token", envvar="TALKING_FACE_TOKEN", help="Access token for every client (env TALKING_FACE_TOKEN).")
+@click.option(
+    "--token-file",
+    envvar="TALKING_FACE_TOKEN_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File of `<user> <token>` lines, one per user, re-read when it changes (env TALKING_FACE_TOKEN_FILE).",
+)
+@click.option(
+    "--insecure-no-token", is_flag=True, help="Bind beyond loopback without a token (a proxy in front does auth)."
+)
+@click.option("--allowed-origin", multiple=True, help="Another web origin allowed to use the server (repeatable).")
 @click.option("--max-sessions", default=4, show_default=True, type=click.IntRange(min=1), help="More get 503.")
+@click.option(
+    "--max-sessions-per-client", type=click.IntRange(min=1), help="Per token user or address.  [default: half]"
+)
 @click.option("--queue-frames", default=25, show_default=True, type=click.IntRange(min=1), help="Per client.")
 @click.option(
     "--backpressure",
@@ -175,32 +189,54 @@ if __name__ == "__main__":
 )
 @click.option("--max-session-s", default=600.0, show_default=True, type=click.FloatRange(min=1), help="Audio.")
 @click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(min=0.1))
+@click.option(
+    "--shutdown-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), help="Seconds to end streams."
+)
 @click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
 def serve(
     model_uri: str | None,
     host: str,
     port: int,
+    token: str | None,
+    token_file: Path | None,
+    insecure_no_token: bool,
+    allowed_origin: tuple[str, ...],
     max_sessions: int,
+    max_sessions_per_client: int | None,
     queue_frames: int,
     backpressure: str,
     max_session_s: float,
     max_upload_mb: float,
+    shutdown_timeout: float,
     threads: int | None,
 ) -> None:
     """Serve the model live: a web page, a WebSocket stream (speech in, frames out) and POST /v1/videos."""
-    import uvicorn
+    import signal
+    import sys
 
-    from talking_face.serving.server import ServerSettings, uvicorn_config
+    from talking_face.serving.server import LiveServer, ServerSettings, uvicorn_config
+    from talking_face.serving.server.access import AccessTokens, is_loopback
     from talking_face.serving.video import default_threads
 
+    if not (token or token_file or insecure_no_token or is_loopback(host)):
+        raise click.ClickException(
+            f"refusing to serve on {host} without an access token: set --token, TALKING_FACE_TOKEN or --token-file "
+            "(or --insecure-no-token when a proxy with its own authentication is in front)"
+        )
     try:
+        AccessTokens(token or None, token_file)  # a token or token file that cannot be used: said before loading
         model, model_uri = resolve_model(model_uri)
     except (ValueError, OSError) as error:
         raise _fail(error) from None
     settings = ServerSettings(
-        max_sessions=max_sessions, queue_frames=queue_frames, backpressure=backpressure,
-        max_session_s=max_session_s, max_upload_bytes=int(max_upload_mb * 2**20),
-        threads=threads or default_threads(),
+        max_sessions=max_sessions, max_sessions_per_client=max_sessions_per_client, queue_frames=queue_frames,
+        backpressure=backpressure, max_session_s=max_session_s, max_upload_bytes=int(max_upload_mb * 2**20),
+        threads=threads or default_threads(), token=token or None, token_file=token_file,
+        allowed_origins=allowed_origin, shutdown_timeout_s=shutdown_timeout,
     )  # fmt: skip
-    click.echo(f"talking-face live: http://{host}:{port}/ (model {model_uri})")
-    uvicorn.Server(uvicorn_config(model, settings, host, port, model_uri)).run()
+    config = uvicorn_config(model, settings, host, port, model_uri)
+    access = "access token required" if token or token_file else "no access token"
+    click.echo(f"talking-face live: http://{host}:{port}/ (model {model_uri}; {access})")
+    # uvicorn raises SIGTERM again after its graceful stop; that stop is the planned end: exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    LiveServer(config).run()

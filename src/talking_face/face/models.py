@@ -1,4 +1,7 @@
-"""Loads dlib's detector, 68-point shape predictor and face-recognition network once per process.
+"""Loads dlib's detector, 68-point shape predictor and face-recognition network: the shape predictor once per
+process, the detector and the network once per thread, because dlib's object detectors and networks keep
+scratch state while they run and give wrong answers when two threads use one at once (the live server
+finds the faces of several sessions in parallel worker threads).
 
 The model files ship inside the `face-recognition-models` package; its folder is found with
 `importlib.util.find_spec` because importing the package itself needs `pkg_resources`.
@@ -7,7 +10,8 @@ The model files ship inside the `face-recognition-models` package; its folder is
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+import threading
+from functools import lru_cache, wraps
 from pathlib import Path
 
 import dlib
@@ -20,7 +24,20 @@ def model_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
-@lru_cache(maxsize=1)
+def per_thread(load):
+    """`load()`'s result, made once in each thread that asks for it."""
+    made = threading.local()
+
+    @wraps(load)
+    def get():
+        if not hasattr(made, "value"):
+            made.value = load()
+        return made.value
+
+    return get
+
+
+@per_thread
 def detector():
     return dlib.get_frontal_face_detector()
 
@@ -30,6 +47,6 @@ def shape_predictor():
     return dlib.shape_predictor(str(model_dir() / "shape_predictor_68_face_landmarks.dat"))
 
 
-@lru_cache(maxsize=1)
+@per_thread
 def face_encoder():
     return dlib.face_recognition_model_v1(str(model_dir() / "dlib_face_recognition_resnet_model_v1.dat"))

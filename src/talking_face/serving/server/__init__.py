@@ -9,7 +9,7 @@ from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.server.app import create_app
 from talking_face.serving.server.settings import ServerSettings
 
-__all__ = ["ServerSettings", "create_app", "uvicorn_config"]
+__all__ = ["LiveServer", "ServerSettings", "create_app", "uvicorn_config"]
 
 
 def uvicorn_config(
@@ -19,4 +19,17 @@ def uvicorn_config(
     return uvicorn.Config(
         create_app(model, settings, model_name), host=host, port=port, ws="websockets-sansio",
         ws_max_size=settings.websocket_max_bytes, log_level="info", lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )  # fmt: skip
+
+
+class LiveServer(uvicorn.Server):
+    """uvicorn's server, whose graceful stop (SIGTERM, Ctrl+C) first lets the live streams end: it stops
+    accepting connections, gives the running streams up to `timeout_graceful_shutdown` to finish, closes
+    the rest with 1001, then stops as uvicorn does (which gives HTTP requests the same time)."""
+
+    async def shutdown(self, sockets=None) -> None:
+        for server in self.servers:
+            server.close()
+        await self.config.app.state.slots.drain(self.config.timeout_graceful_shutdown)
+        await super().shutdown(sockets)

@@ -46,12 +46,15 @@ async def stream(
     realtime: bool = True,
     options: dict | None = None,
     stop_after_s: float | None = None,
+    token: str | None = None,
 ) -> StreamResult:
     """Streams `pcm` (mono 16-bit) in chunks of `chunk_s` seconds to the server at `url` (ws://.../v1/stream),
     each chunk sent when its audio would have been spoken (`realtime`), then the end; returns what came back.
-    `stop_after_s` disconnects after that much audio, without the end message."""
+    `stop_after_s` disconnects after that much audio, without the end message; `token`: the server's access
+    token, sent in the Authorization header."""
     chunk_bytes = max(2, int(chunk_s * sample_rate) * 2)
-    async with websockets.connect(url, max_size=None) as socket:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+    async with websockets.connect(url, max_size=None, additional_headers=headers) as socket:
         await socket.send(json.dumps({"sample_rate": sample_rate, **(options or {})}))
         await socket.send(photo)
         reply = json.loads(await socket.recv())

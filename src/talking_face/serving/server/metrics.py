@@ -16,6 +16,12 @@ class ServerMetrics:
         self.sessions_total = Counter(
             "talking_face_sessions", "Sessions by kind and outcome", ["kind", "outcome"], registry=self.registry
         )
+        self.access_denied = Counter(
+            "talking_face_access_denied",
+            "Requests refused for a missing or wrong token (no_token, wrong_token) or their origin (origin)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.frames_sent = Counter("talking_face_frames_sent", "Streamed frames sent", registry=self.registry)
         self.frames_dropped = Counter(
             "talking_face_frames_dropped",

@@ -14,9 +14,13 @@ Protocol (JSON text messages, binary audio and frames):
   client -> {"type": "end"}: the audio is complete; the server sends the remaining frames, then
   server -> {"type": "end", "frames": n, "dropped": d} and closes with 1000.
 
+With access tokens (serving.server.access) the handshake carries `Authorization: Bearer <token>`, or the
+first message carries "token" beside the options (browsers cannot set WebSocket headers).
+
 Bad input ends the session with one {"type": "error", "code": c, "message": "..."} and a close with code c:
 1003 wrong audio format or message order, 1007 unreadable photo, no face or no audio, 1009 a photo or chunk too large,
-1008 a limit reached (session length, silence, idle), 1011 a server fault. Other sessions go on.
+1008 a limit reached (session length, silence, idle) or a missing or wrong token, 1011 a server fault,
+1013 a session limit reached after the handshake, 1001 the server stopping. Other sessions go on.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ FORMATS = {"jpeg": ".jpg", "png": ".png"}
 JPEG_QUALITY = 90
 
 UNSUPPORTED, POLICY, INVALID, TOO_BIG, SERVER_FAULT = 1003, 1008, 1007, 1009, 1011
+GOING_AWAY, TRY_AGAIN = 1001, 1013  # the server stopping; a session limit reached after the handshake
 
 
 class SessionError(Exception):
@@ -62,7 +67,8 @@ class StreamOptions:
             values = None
         if not isinstance(values, dict):
             raise SessionError(UNSUPPORTED, "the first message must be JSON options, e.g. {\"sample_rate\": 16000}")
-        unknown = set(values) - {"sample_rate", "channels", "format", "paste_back", "blink_rate", "mouth_strength"}
+        known = {"sample_rate", "channels", "format", "paste_back", "blink_rate", "mouth_strength", "token"}
+        unknown = set(values) - known  # "token" is the access check's (serving.server.access), not kept
         if unknown:
             raise SessionError(UNSUPPORTED, f"unknown option(s): {', '.join(sorted(unknown))}")
         rate, channels = values.get("sample_rate"), values.get("channels", 1)
@@ -91,9 +97,11 @@ def encode_frame(image: np.ndarray, suffix: str) -> bytes:
     return data.tobytes()
 
 
-def message_type(text: str) -> str | None:
+def message_field(text: str | None, name: str) -> str | None:
+    """A string field of a JSON object message (None when absent or not a JSON object)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text) if text is not None else None
     except json.JSONDecodeError:
         return None
-    return value.get("type") if isinstance(value, dict) else None
+    found = value.get(name) if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None

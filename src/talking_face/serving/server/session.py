@@ -15,7 +15,7 @@ import logging
 import time
 from bisect import bisect_left
 from concurrent.futures import Executor
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -28,12 +28,32 @@ from talking_face.serving.live import LiveAnimation, PcmDecoder
 from talking_face.serving.photo import PasteBack, decode_image, face_photo
 from talking_face.serving.server.metrics import ServerMetrics
 from talking_face.serving.server.protocol import (
-    FORMATS, FRAME_HEADER, INVALID, POLICY, SERVER_FAULT, TOO_BIG, UNSUPPORTED, SessionError, StreamOptions,
-    encode_frame, message_type,
+    FORMATS, FRAME_HEADER, GOING_AWAY, INVALID, POLICY, SERVER_FAULT, TOO_BIG, UNSUPPORTED, SessionError,
+    StreamOptions, encode_frame, message_field,
 )  # fmt: skip
 from talking_face.serving.server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
+
+
+async def receive_message(websocket: WebSocket, timeout_s: float) -> dict:
+    """The client's next message; SessionError after `timeout_s` without one, WebSocketDisconnect when it left."""
+    try:
+        message = await asyncio.wait_for(websocket.receive(), timeout_s)
+    except TimeoutError:
+        raise SessionError(POLICY, f"nothing received for {timeout_s:g} s") from None
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    return message
+
+
+async def close_with(websocket: WebSocket, error: SessionError) -> None:
+    """The error message, then the close with its code."""
+    try:
+        await websocket.send_json({"type": "error", "code": error.code, "message": error.message})
+        await websocket.close(error.code, reason=error.message[:120])
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the client is gone already
 
 
 def fit_photo(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -45,7 +65,8 @@ def fit_photo(image: np.ndarray, max_side: int) -> np.ndarray:
 
 
 class StreamSession:
-    """Runs one client's session on `websocket` (already accepted) until the end, an error or a disconnect."""
+    """Runs one client's session on `websocket` (already accepted, its first message read) until the end, an
+    error, a disconnect or `stop()`; `authorized()` is asked on every message (a revoked token ends it)."""
 
     def __init__(
         self,
@@ -55,9 +76,10 @@ class StreamSession:
         metrics: ServerMetrics,
         executor: Executor,
         session_id: str,
+        authorized: Callable[[], bool],
     ):
         self.websocket, self.model, self.settings, self.metrics = websocket, model, settings, metrics
-        self.executor, self.session_id = executor, session_id
+        self.executor, self.session_id, self.authorized = executor, session_id, authorized
         self.fps = float(model.features["fps"])
         self.rate = int(model.features["audio"]["sample_rate"])
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings.queue_frames)
@@ -68,16 +90,22 @@ class StreamSession:
         self.silent_samples = 0
         self.ended_at: float | None = None
         self.made = self.sent = self.dropped = 0
+        self.stopping = asyncio.Event()
 
-    async def run(self) -> str:
-        """The session's outcome: "completed", "disconnected" or "error"."""
+    def stop(self) -> None:
+        """Ends the session now with 1001 (the server is stopping)."""
+        self.stopping.set()
+
+    async def run(self, options_text: str | None) -> str:
+        """The session's outcome: "completed", "disconnected" or "error"; `options_text` is its first message."""
         outcome, error = "completed", None
         try:
-            await self._start()
             async with asyncio.TaskGroup() as tasks:
+                stopper = tasks.create_task(self._until_stopped())
+                await self._start(options_text)
                 tasks.create_task(self._receive())
                 tasks.create_task(self._produce())
-                tasks.create_task(self._send())
+                tasks.create_task(self._send(stopper))
         except* WebSocketDisconnect:
             outcome = "disconnected"
         except* SessionError as group:
@@ -87,30 +115,21 @@ class StreamSession:
             logger.error("session %s failed", self.session_id, exc_info=fault)
             outcome, error = "error", SessionError(SERVER_FAULT, f"server error ({fault.__class__.__name__})")
         if error is not None:
-            await self._close_with(error)
+            await close_with(self.websocket, error)
         elif outcome == "completed":
             await self.websocket.send_json({"type": "end", "frames": self.sent, "dropped": self.dropped})
             await self.websocket.close(1000)
         return outcome
 
-    async def _close_with(self, error: SessionError) -> None:
-        try:
-            await self.websocket.send_json({"type": "error", "code": error.code, "message": error.message})
-            await self.websocket.close(error.code, reason=error.message[:120])
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the client is gone already
+    async def _until_stopped(self) -> None:
+        await self.stopping.wait()
+        raise SessionError(GOING_AWAY, "the server is shutting down")
 
     async def _message(self) -> dict:
-        try:
-            message = await asyncio.wait_for(self.websocket.receive(), self.settings.idle_timeout_s)
-        except TimeoutError:
-            raise SessionError(POLICY, f"nothing received for {self.settings.idle_timeout_s:g} s") from None
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
-        return message
+        return await receive_message(self.websocket, self.settings.idle_timeout_s)
 
-    async def _start(self) -> None:
-        self.options = StreamOptions.parse((await self._message()).get("text"))
+    async def _start(self, options_text: str | None) -> None:
+        self.options = StreamOptions.parse(options_text)
         try:
             self.decoder = PcmDecoder(self.options.sample_rate, self.options.channels, self.rate)
         except ValueError as error:
@@ -147,8 +166,10 @@ class StreamSession:
         settings = self.settings
         while True:
             message = await self._message()
+            if not self.authorized():
+                raise SessionError(POLICY, "the access token was revoked")
             if message.get("text") is not None:
-                if message_type(message["text"]) != "end":
+                if message_field(message["text"], "type") != "end":
                     raise SessionError(UNSUPPORTED, 'expected audio (binary) or {"type": "end"}')
                 if self.received == 0:
                     raise SessionError(INVALID, "the audio ended before any audio arrived")
@@ -225,10 +246,11 @@ class StreamSession:
             return self.arrivals[position][1]
         return self.ended_at if self.ended_at is not None else time.monotonic()
 
-    async def _send(self) -> None:
+    async def _send(self, stopper: asyncio.Task) -> None:
         while (item := await self.queue.get()) is not None:
             index, data, arrived = item
             await self.websocket.send_bytes(data)
             self.sent += 1
             self.metrics.frames_sent.inc()
             self.metrics.frame_latency.observe(time.monotonic() - arrived)
+        stopper.cancel()  # every frame is sent: nothing left to stop

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from talking_face.serving.video import SILENCE_DBFS, default_threads
 
@@ -12,6 +13,7 @@ BACKPRESSURE = ("drop", "block")
 @dataclass(frozen=True)
 class ServerSettings:
     max_sessions: int = 4  # live streams and video requests at once; more are answered 503
+    max_sessions_per_client: int | None = None  # of those, one client's (None: half, at least 1)
     queue_frames: int = 25  # frames waiting for a slow client (1 s at 25 fps)
     backpressure: str = "drop"  # a full queue drops its oldest frame ("drop") or pauses the model ("block")
     max_upload_bytes: int = 20 * 2**20  # a photo, or one file of POST /v1/videos
@@ -22,12 +24,20 @@ class ServerSettings:
     idle_timeout_s: float = 30.0  # seconds without a message before a session is ended
     max_photo_side: int = 720  # streamed photos are scaled down to this (frames stay cheap to send)
     threads: int = default_threads()  # torch intra-op threads
+    token: str | None = field(default=None, repr=False)  # the shared access token
+    token_file: Path | None = None  # `<user> <token>` lines, one per user
+    allowed_origins: tuple[str, ...] = ()  # browser origins allowed besides the page's own
+    shutdown_timeout_s: float = 30.0  # how long a graceful stop waits for running streams and requests
 
     def __post_init__(self):
         if self.backpressure not in BACKPRESSURE:
             raise ValueError(f"backpressure must be one of {', '.join(BACKPRESSURE)}, not {self.backpressure!r}")
-        if self.max_sessions < 1 or self.queue_frames < 1:
-            raise ValueError("max_sessions and queue_frames must be at least 1")
+        if self.max_sessions < 1 or self.queue_frames < 1 or (self.max_sessions_per_client or 1) < 1:
+            raise ValueError("max_sessions, max_sessions_per_client and queue_frames must be at least 1")
+
+    @property
+    def per_client(self) -> int:
+        return self.max_sessions_per_client or max(1, self.max_sessions // 2)
 
     @property
     def websocket_max_bytes(self) -> int:

@@ -1,6 +1,8 @@
 // The live page: a photo and speech (a file or the microphone) go to WS /v1/stream as 16-bit PCM in 40 ms
 // chunks; frames come back as [uint32 index, float64 timestamp, JPEG] and are drawn on the canvas, a file's
 // frames in step with its playback, the microphone's as soon as they arrive. Plain JS, no build step.
+// A server with access tokens gets the token in the first message (browsers cannot set WebSocket headers);
+// the page asks for it once and keeps it for this tab (sessionStorage), never in a URL.
 "use strict";
 
 const CHUNK_S = 0.04;
@@ -80,11 +82,21 @@ class FramePlayer {
   }
 }
 
+async function health() {
+  return (await fetch("/healthz")).json();
+}
+
 async function serverHasRoom() {
-  const health = await (await fetch("/healthz")).json();
-  if (health.sessions >= health.max_sessions) {
-    throw new Error(`server busy: ${health.sessions} of ${health.max_sessions} sessions in use, try again later`);
+  const state = await health();
+  if (state.sessions >= state.max_sessions) {
+    throw new Error(`server busy: ${state.sessions} of ${state.max_sessions} sessions in use, try again later`);
   }
+}
+
+function accessToken() {
+  const token = $("token").value.trim();
+  if (token) sessionStorage.setItem("talking-face-token", token);
+  return token || undefined;
 }
 
 // Opens a stream for audio at `sampleRate`; resolves with {socket, player} once the server is ready.
@@ -97,7 +109,7 @@ async function openStream(sampleRate) {
     const player = new FramePlayer();
     let isReady = false;
     socket.onopen = () => {
-      socket.send(JSON.stringify({ sample_rate: sampleRate, channels: 1, format: "jpeg" }));
+      socket.send(JSON.stringify({ sample_rate: sampleRate, channels: 1, format: "jpeg", token: accessToken() }));
       socket.send(photoBytes);
     };
     socket.onmessage = (event) => {
@@ -112,6 +124,10 @@ async function openStream(sampleRate) {
         resolve({ socket, player });
       } else if (message.type === "error") {
         showStatus(`Error: ${message.message}`, true);
+        if (message.code === 1008 && message.message.includes("access token")) {
+          sessionStorage.removeItem("talking-face-token");
+          $("access").hidden = false;
+        }
       } else if (message.type === "end") {
         const dropped = message.dropped ? `, ${message.dropped} dropped by a slow connection` : "";
         showStatus(`Done: ${message.frames} frames${dropped}.`);
@@ -244,6 +260,10 @@ $("photo").addEventListener("change", async () => {
   showStatus("Now play an audio file or speak into the microphone.");
 });
 $("audio").addEventListener("change", () => setRunning(Boolean(current)));
+$("token").value = sessionStorage.getItem("talking-face-token") || "";
+health().then((state) => {
+  $("access").hidden = state.auth !== "token" || Boolean($("token").value);
+});
 $("play-file").addEventListener("click", run(playFile));
 $("mic").addEventListener("click", run(speak));
 $("stop").addEventListener("click", () => current && current.stop(true));
