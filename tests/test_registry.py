@@ -216,7 +216,7 @@ def test_champion_is_re_evaluated_from_its_registered_bundle_on_new_data(trackin
     stored = tags(tracking, name, 1)
     assert stored[store.METRICS_DATA_VERSION] == "data-2" and stored[store.DATA_VERSION] == "data-1"
     for key, value in expected.items():
-        assert float(stored[f"metrics.{key}"]) == pytest.approx(value, rel=1e-9, abs=1e-12)
+        assert float(stored[f"metrics.{key}"]) == pytest.approx(value, rel=1e-9, abs=1e-12), key
     assert float(stored["metrics.test_unseen.model.lmd_mouth"]) != 5.0
     with pytest.raises(MlflowException):
         MlflowClient(tracking, tracking).get_model_version(name, "3")  # re-evaluating registers nothing
