@@ -1,21 +1,28 @@
-"""The built-in sample dataset: determinism, a trackable pitch, a mouth that follows loudness, blinks, a face
-dlib finds, and the mp4 round trip through the Kedro VideoDataset."""
+"""The built-in sample dataset: determinism, espeak-ng sentences whose phoneme timing pocketsphinx hears too,
+a mouth that opens by viseme and shuts for p, b and m, blinks, a face dlib finds, and the mp4 round trip
+(with its phoneme CSV) through the Kedro datasets."""
 
 from dataclasses import replace
 
 import av
 import numpy as np
+import pandas as pd
 import pytest
 import pyworld
 from kedro.io import DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
-from talking_face.datasets import VideoDataset
+from talking_face.datasets import TranscribedVideoDataset, VideoDataset
+from talking_face.datasets.transcribed import phonemes_path
 from talking_face.face.detect import detect_faces, landmarks
 from talking_face.features.eyes import blink_onsets
+from talking_face.features.phonemes import Phone, openness_track, speech_openness
 from talking_face.sample import make_clip, render_clip, sample_plan
 from talking_face.sample.contact_sheet import contact_sheet, pick_frames
-from talking_face.sample.speech import Voice, synthesize
+from talking_face.sample.espeak import speak
+from talking_face.sample.motion import mouth_opening
+from talking_face.sample.sentences import SENTENCES
+from talking_face.sample.speech import Voice, say, synthesize
 
 FPS, RATE = 25, 16000
 
@@ -64,23 +71,53 @@ def test_plan_lays_out_speakers_and_clips_with_distinct_seeds():
     assert [spec.partition_id for spec in plan] == [f"spk0{s}/clip0{c}" for s in (1, 2, 3) for c in (1, 2)]
     assert len({spec.seed for spec in plan}) == len(plan)
     assert len({spec.speaker.look for spec in plan}) == 3
+    assert len({spec.speaker.voice for spec in plan}) == 3
     assert all(0.2 <= spec.speaker.blink_rate <= 0.5 for spec in plan)
 
 
-@pytest.mark.parametrize("voice", [Voice(105, 1.0), Voice(215, 1.15)], ids=["low", "high"])
-def test_pyworld_tracks_the_synthesized_pitch_contour(voice):
-    speech = synthesize(2.0, seed=5, voice=voice, sample_rate=RATE)
-    samples = speech.samples.astype(np.float64)
-    f0, times = pyworld.harvest(samples, RATE, frame_period=10.0)
-    truth = speech.f0[np.minimum((times * RATE).astype(int), len(samples) - 1)]
-    voiced = truth > 0
-    assert 0.25 < voiced.mean() < 0.8, "speech should mix voiced sound with consonants and pauses"
-    assert (f0[voiced] > 0).mean() > 0.9, "harvest should find voicing where the synthesizer voiced"
-    both = voiced & (f0 > 0)
-    assert np.median(np.abs(f0[both] / truth[both] - 1)) < 0.03
-    assert np.corrcoef(f0[both], truth[both])[0, 1] > 0.9, "the tracked contour should follow the moving F0"
-    assert np.ptp(truth[voiced]) > 0.15 * voice.base_f0, "F0 should move, not hold a monotone"
-    assert speech.loudness.max() > 0.4 and (speech.loudness == 0).mean() > 0.1, "loudness should vary, with pauses"
+def test_every_sentence_is_spoken_as_arpabet_phonemes_in_time_order():
+    for voice in (Voice("m3"), Voice("f2", pitch=70)):
+        for sentence in SENTENCES:
+            samples, rate, phones = say(sentence, voice)
+            assert phones, sentence
+            starts = np.array([phone.start_s for phone in phones])
+            assert np.all(np.diff(starts) > 0) and all(phone.end_s > phone.start_s for phone in phones), sentence
+            assert phones[-1].end_s <= len(samples) / rate + 1e-9
+
+
+@pytest.mark.parametrize("voice", [Voice("m3", pitch=30), Voice("f4", pitch=70)], ids=["male", "female"])
+def test_pocketsphinx_hears_the_phonemes_espeak_says_when_it_says_them(voice):
+    speech = synthesize(3.0, seed=5, voice=voice)
+    assert len(speech.samples) == 3 * RATE and np.abs(speech.samples).max() <= 1.0
+    assert speech.sentences[0] in SENTENCES and speech.phones[-1].end_s <= 3.0
+    n_frames = 3 * FPS
+    said = openness_track(speech.phones, n_frames, FPS)
+    heard = speech_openness(speech.samples, n_frames, RATE, FPS)
+    assert np.corrcoef(said, heard)[0, 1] > 0.5, "the recogniser's openness should follow espeak's own phonemes"
+
+
+def test_pyworld_finds_voicing_in_the_vowels_and_none_in_the_pauses():
+    speech = synthesize(3.0, seed=2, voice=Voice("f1", pitch=60))
+    f0, times = pyworld.harvest(speech.samples.astype(np.float64), RATE, frame_period=10.0)
+    def inside(labels):
+        return np.array([any(p.start_s <= t < p.end_s and (labels is None or p.label in labels) for p in speech.phones) for t in times])
+    vowels = inside({"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"})
+    pauses = ~inside(None)
+    assert vowels.mean() > 0.2 and pauses.mean() > 0.1
+    assert (f0[vowels] > 0).mean() > 0.9 and (f0[pauses] > 0).mean() < 0.1
+
+
+def test_espeak_refuses_a_voice_it_does_not_have():
+    with pytest.raises(ValueError, match="no voice 'xx-nowhere'"):
+        speak("Hello.", voice="xx-nowhere")
+
+
+def test_mouth_shuts_for_a_bilabial_and_ramps_instead_of_snapping():
+    phones = [Phone("AA", 0.1, 0.4), Phone("M", 0.4, 0.44), Phone("AA", 0.44, 0.8), Phone("IY", 0.8, 1.0)]
+    opening = mouth_opening(phones, n_frames=30, fps=FPS)
+    assert opening[0] == 0 and opening[6:9].max() == pytest.approx(1.0) and opening[22:25].max() == pytest.approx(0.4)
+    assert opening[10] < 0.1, "lips should close for the m"
+    assert np.abs(np.diff(opening)).max() <= 0.4 + 1e-6, "no faster than the full range in 0.1 s (40 ms frames)"
 
 
 def test_dlib_finds_the_face_in_nearly_every_frame_of_every_speaker():
@@ -90,18 +127,20 @@ def test_dlib_finds_the_face_in_nearly_every_frame_of_every_speaker():
         assert found >= 0.95, f"{spec.partition_id}: face found in {found:.0%} of frames"
 
 
-def test_mouth_opening_follows_the_loudness_envelope(tracked_clip):
+def test_the_rendered_mouth_opens_by_viseme_and_shuts_for_p_b_and_m(tracked_clip):
     clip, tracked = tracked_clip
     ok = np.array([points is not None for points in tracked])
     assert ok.mean() >= 0.95
     points = np.stack([p for p in tracked if p is not None])
     eye_distance = np.linalg.norm(points[:, 36:42].mean(1) - points[:, 42:48].mean(1), axis=1)
     inner_gap = np.linalg.norm(points[:, [61, 62, 63]] - points[:, [67, 66, 65]], axis=2).mean(1) / eye_distance
-    loudness = clip.loudness[ok]
-    assert np.corrcoef(inner_gap, loudness)[0, 1] > 0.8
-    loud, quiet = loudness > 0.5, loudness < 0.05
-    assert loud.any() and quiet.any()
-    assert inner_gap[loud].mean() - inner_gap[quiet].mean() > 0.15, "loud frames should show a clearly open mouth"
+    assert np.corrcoef(inner_gap, clip.opening[ok])[0, 1] > 0.8
+    bilabial_frames = sorted({int((p.start_s + p.end_s) / 2 * FPS) for p in clip.phones if p.label in {"P", "B", "M"}})
+    assert len(bilabial_frames) >= 2
+    assert clip.opening[bilabial_frames].max() < 0.2, "every p, b and m should nearly shut the mouth"
+    wide = clip.opening[ok] > 0.6
+    shut = np.isin(np.flatnonzero(ok), bilabial_frames)
+    assert wide.any() and inner_gap[wide].mean() - inner_gap[shut].mean() > 0.15, "open vowels should show a clearly open mouth"
 
 
 def test_blink_schedule_averages_the_configured_rate():
@@ -144,11 +183,17 @@ def test_video_dataset_round_trip_is_h264_aac_at_25_fps_in_sync(tmp_path, speake
     assert abs(lags[int(np.argmax(xcorr))]) <= 2, "the decoded audio should not lag the video"
 
 
-def test_partitioned_dataset_lays_clips_out_as_speaker_folders(tmp_path, speaker):
-    frames, audio = make_clip(speaker, seed=1, seconds=1.0)
-    partitions = PartitionedDataset(path=str(tmp_path), dataset=VideoDataset, filename_suffix=".mp4")
-    partitions.save({"spk01/clip01": lambda: (frames, audio, FPS, RATE)})
-    assert (tmp_path / "spk01" / "clip01.mp4").is_file()
+def test_partitioned_dataset_lays_clips_out_as_speaker_folders_with_their_phonemes(tmp_path, speaker):
+    clip = render_clip(speaker, seed=1, seconds=1.0)
+    frames = clip.frames
+    partitions = PartitionedDataset(path=str(tmp_path), dataset=TranscribedVideoDataset, filename_suffix=".mp4")
+    partitions.save({"spk01/clip01": lambda: (clip.frames, clip.audio, FPS, RATE, clip.phones)})
+    video = tmp_path / "spk01" / "clip01.mp4"
+    assert video.is_file() and phonemes_path(video) == tmp_path / "spk01" / "clip01.phonemes.csv"
+    table = pd.read_csv(phonemes_path(video))
+    assert list(table.columns) == ["phoneme", "start_s", "end_s"]
+    assert list(table["phoneme"]) == [p.label for p in clip.phones]
+    assert np.allclose(table["start_s"], [p.start_s for p in clip.phones], atol=1e-4)
     loaded = partitions.load()
     assert list(loaded) == ["spk01/clip01"]
     assert loaded["spk01/clip01"]().frames.shape == frames.shape
@@ -160,6 +205,8 @@ def test_video_dataset_refuses_bad_clips_naming_the_file(tmp_path):
         VideoDataset(filepath=str(path)).save((np.zeros((5, 32, 32, 3), np.float32), np.zeros(800, np.float32), FPS, RATE))
     with pytest.raises(DatasetError, match=r"bad\.mp4: audio must be mono"):
         VideoDataset(filepath=str(path)).save((np.zeros((5, 32, 32, 3), np.uint8), np.zeros((2, 800), np.float32), FPS, RATE))
+    with pytest.raises(DatasetError, match=r"bad\.mp4: expected \(frames, audio, fps, sample_rate, phones\)"):
+        TranscribedVideoDataset(filepath=str(path)).save((np.zeros((5, 32, 32, 3), np.uint8), np.zeros(800, np.float32), FPS, RATE))
     assert not path.exists() and not list(tmp_path.iterdir())
 
 

@@ -1,4 +1,4 @@
-"""The built-in sample dataset: a real photo animated to synthesized speech (no Kedro in here)."""
+"""The built-in sample dataset: a real photo animated to sentences spoken by espeak-ng (no Kedro in here)."""
 
 from talking_face.sample.dataset import (
     ClipSpec,

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import librosa
 import numpy as np
 from matplotlib.figure import Figure
 
-from talking_face.sample.speech import SPEECH_RMS
-
-
-def frame_loudness(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int) -> np.ndarray:
-    """RMS of the audio under each video frame, relative to the synthesizer's loudest syllable level."""
-    hop = int(round(sample_rate / fps))
-    padded = np.pad(np.asarray(audio, dtype=np.float32), (0, max(0, n_frames * hop - len(audio))))
-    rms = librosa.feature.rms(y=padded, frame_length=hop, hop_length=hop, center=False)[0]
-    return rms[:n_frames] / SPEECH_RMS
+from talking_face.sample.speech import frame_loudness
 
 
 def pick_frames(loudness: np.ndarray, count: int) -> np.ndarray:
@@ -43,5 +34,5 @@ def contact_sheet(clips: Mapping[str, tuple], frames_per_clip: int = 6) -> Figur
             ax.imshow(frames[index])
             ax.set_title(f"{index / fps:.2f}s  loud {loudness[index]:.2f}", fontsize=8)
         row[0].text(-0.08, 0.5, name, rotation=90, va="center", ha="right", transform=row[0].transAxes, fontsize=9)
-    figure.suptitle("Sample dataset: frames per clip (mouth opening follows loudness)")
+    figure.suptitle("Sample dataset: frames per clip (the mouth opens by the phoneme spoken)")
     return figure

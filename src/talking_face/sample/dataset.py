@@ -1,4 +1,4 @@
-"""The built-in sample corpus: speaker variants of one photo, each saying synthesized speech.
+"""The built-in sample corpus: speaker variants of one photo, each saying sentences in its own espeak-ng voice.
 
 Everything is derived from one integer seed through numpy SeedSequences, so the same parameters always give
 bit-identical clips.
@@ -13,9 +13,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from talking_face.features.eyes import blink_closure, blink_onsets
+from talking_face.features.phonemes import Phone
 from talking_face.sample.face import FaceLook, face_rig
 from talking_face.sample.motion import head_sway, mouth_opening
-from talking_face.sample.speech import Voice, loudness_per_frame, synthesize
+from talking_face.sample.speech import Voice, frame_loudness, synthesize
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,9 @@ class RenderedClip:
 
     frames: np.ndarray  # uint8 [T, H, W, 3] RGB
     audio: np.ndarray  # float32 mono
-    loudness: np.ndarray  # float32 [T], 1.0 = the loudest syllable level
+    loudness: np.ndarray  # float32 [T], 1.0 = the loudest frame of sample speech
     opening: np.ndarray  # float32 [T] mouth opening 0..1
+    phones: list[Phone]  # what was said, ARPAbet with times (s)
     closure: np.ndarray  # float32 [T] eye closure 0..1
     blink_times: np.ndarray  # blink onsets (s)
 
@@ -61,7 +63,7 @@ def _rng(*keys: int) -> np.random.Generator:
 def speaker_variants(
     n_speakers: int, seed: int, frame_size: int = 256, blink_rate: tuple[float, float] = (0.2, 0.5)
 ) -> list[SpeakerVariant]:
-    """`n_speakers` looks and voices: alternately mirrored, reframed, recoloured; low and high voices."""
+    """`n_speakers` looks and voices: alternately mirrored, reframed, recoloured; male and female voices."""
     speakers = []
     for index in range(n_speakers):
         rng = _rng(seed, index)
@@ -79,8 +81,10 @@ def speaker_variants(
             gamma=float(rng.uniform(0.85, 1.15)),
         )
         voice = Voice(
-            base_f0=float(rng.uniform(175, 230) if high_voice else rng.uniform(95, 135)),
-            formant_scale=float(rng.uniform(1.1, 1.2) if high_voice else rng.uniform(0.95, 1.05)),
+            variant=f"f{rng.integers(1, 6)}" if high_voice else f"m{rng.integers(1, 8)}",
+            pitch=int(rng.integers(45, 76) if high_voice else rng.integers(25, 56)),
+            pitch_range=int(rng.integers(35, 76)),
+            rate=int(rng.integers(145, 186)),
         )
         speakers.append(SpeakerVariant(f"spk{index + 1:02d}", look, voice, float(rng.uniform(*blink_rate))))
     return speakers
@@ -103,18 +107,18 @@ def sample_plan(
 
 
 def render_clip(speaker: SpeakerVariant, seed: int, seconds: float, fps: int = 25, sample_rate: int = 16000) -> RenderedClip:
-    """Synthesizes the speech, then animates the speaker's photo frame by frame to match it."""
+    """Speaks the sentences, then animates the speaker's photo frame by frame to match their phonemes."""
     speech = synthesize(seconds, seed, speaker.voice, sample_rate)
     n_frames = int(round(seconds * fps))
-    loudness = loudness_per_frame(speech.loudness, sample_rate, fps, n_frames)
-    opening = mouth_opening(loudness)
+    opening = mouth_opening(speech.phones, n_frames, fps)
     motion_rng = _rng(seed, 1)
     onsets = blink_onsets(seconds, speaker.blink_rate, motion_rng)
     closure = blink_closure(n_frames, fps, onsets, motion_rng)
     shifts, angles = head_sway(n_frames, fps, motion_rng)
     rig = face_rig(speaker.look)
     frames = np.stack([rig.render(opening[t], closure[t], tuple(shifts[t]), float(angles[t])) for t in range(n_frames)])
-    return RenderedClip(frames, speech.samples, loudness, opening, closure, onsets)
+    loudness = frame_loudness(speech.samples, sample_rate, fps, n_frames)
+    return RenderedClip(frames, speech.samples, loudness, opening, speech.phones, closure, onsets)
 
 
 def make_clip(
@@ -126,7 +130,7 @@ def make_clip(
 
 
 def clip_makers(plan: list[ClipSpec], fps: int = 25, sample_rate: int = 16000) -> dict[str, Callable[[], tuple]]:
-    """Partition id -> a function rendering that clip as (frames, audio, fps, sample_rate) when called.
+    """Partition id -> a function rendering that clip as (frames, audio, fps, sample_rate, phones) when called.
 
     Clips are made one at a time as a consumer calls them, so memory holds one clip; a progress bar counts them.
     """
@@ -134,11 +138,11 @@ def clip_makers(plan: list[ClipSpec], fps: int = 25, sample_rate: int = 16000) -
 
     def maker(spec: ClipSpec) -> Callable[[], tuple]:
         def make() -> tuple:
-            frames, audio = make_clip(spec.speaker, spec.seed, spec.seconds, fps, sample_rate)
+            clip = render_clip(spec.speaker, spec.seed, spec.seconds, fps, sample_rate)
             progress.update(1)
             if progress.n >= progress.total:
                 progress.close()
-            return frames, audio, fps, sample_rate
+            return clip.frames, clip.audio, fps, sample_rate, clip.phones
 
         return make
 

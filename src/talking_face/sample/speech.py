@@ -1,9 +1,7 @@
-"""Speech-like audio synthesized with numpy: syllables of formant-shaped voiced sound, fricatives, pauses.
+"""Spoken sentences with the time of every phoneme: espeak-ng voices saying the sample sentences.
 
-A source-filter model: a band-limited harmonic source that follows a moving F0 contour and a white-noise
-source are shaped in the STFT domain by vowel formant envelopes and fricative noise bands, then gated by
-per-syllable loudness envelopes. The result has a pitch contour that pyworld tracks, spectra that look
-like vowels and consonants, and a loudness envelope that drives the mouth of the animated face.
+espeak-ng reports where each of its phonemes starts in the audio it writes, so the sample speech comes with
+an exact phoneme track in ARPAbet, the labels pocketsphinx recognises (`talking_face.features.phonemes`).
 """
 
 from __future__ import annotations
@@ -13,185 +11,105 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-# First three formants (Hz) of adult vowels (Peterson & Barney averages); a speaker scales them.
-VOWEL_FORMANTS = {
-    "a": (730, 1090, 2440),
-    "ae": (660, 1720, 2410),
-    "e": (530, 1840, 2480),
-    "i": (270, 2290, 3010),
-    "o": (570, 840, 2410),
-    "u": (300, 870, 2240),
-    "er": (490, 1350, 1690),
-}
-FORMANT_BANDWIDTHS = (80.0, 110.0, 160.0)
-# Fricative noise bands (centre Hz, bandwidth Hz, level relative to a vowel).
-FRICATIVES = {"s": (5500, 2500, 0.35), "sh": (3000, 1400, 0.4), "f": (4000, 6000, 0.2), "h": (1500, 2500, 0.25)}
-# RMS amplitude of the loudest syllable in the written audio (about -19 dBFS); loudness 1.0 maps to it.
+from talking_face.features.phonemes import Phone
+from talking_face.sample.espeak import speak
+from talking_face.sample.sentences import SENTENCES
+
+# RMS amplitude of the loudest video frame of the written audio (about -19 dBFS); loudness 1.0 maps to it.
 SPEECH_RMS = 0.11
-N_FFT, HOP = 512, 128
+LOUDNESS_FPS = 25  # the clips' frame rate: loudness is normalised per 40 ms frame
+
+# espeak-ng's American English phoneme mnemonics (stress marks removed) -> ARPAbet; "_" is a pause.
+ARPABET = {
+    "a": "AE", "aa": "AE", "a#": "AH", "A@": "AA", "0": "AA", "aI": "AY", "aI3": "AY", "aU": "AW",
+    "@": "AH", "@2": "AH", "V": "AH", "3": "ER", "3:": "ER", "E": "EH", "e@": "EH", "eI": "EY",
+    "I": "IH", "I#": "IH", "I2": "IH", "i@": "IH", "i@3": "IH", "i": "IY", "i:": "IY",
+    "O2": "AO", "O:": "AO", "O@": "AO", "o@": "AO", "OI": "OY", "oU": "OW", "U": "UH", "u:": "UW",
+    "b": "B", "d": "D", "f": "F", "g": "G", "h": "HH", "k": "K", "l": "L", "m": "M", "n": "N", "N": "NG",
+    "p": "P", "r": "R", "r-": "R", "s": "S", "S": "SH", "t": "T", "t#": "T", "T": "TH", "D": "DH",
+    "tS": "CH", "dZ": "JH", "v": "V", "w": "W", "j": "Y", ";": "Y", "z": "Z", "Z": "ZH",
+}  # fmt: skip
+PAUSES = {"_", "_:"}
 
 
 @dataclass(frozen=True)
 class Voice:
-    """A speaker's voice: base pitch (Hz) and vocal-tract scaling of the formants."""
+    """An espeak-ng voice: American English with a variant ("m1".."m7", "f1".."f5"), pitch and pitch range
+    (0-100) and speaking rate (words per minute)."""
 
-    base_f0: float = 120.0
-    formant_scale: float = 1.0
+    variant: str = "m3"
+    pitch: int = 40
+    pitch_range: int = 50
+    rate: int = 165
+
+    @property
+    def name(self) -> str:
+        return f"en-us+{self.variant}"
 
 
 @dataclass(frozen=True)
 class Speech:
-    """Synthesized audio with the ground truth it was made from, all per sample."""
+    """Spoken sentences with the phonemes they are made of."""
 
     samples: np.ndarray  # float32 mono in [-1, 1]
-    loudness: np.ndarray  # float32 RMS loudness envelope, 1.0 = the loudest syllable level
-    f0: np.ndarray  # float32 Hz where voiced, 0 elsewhere
     sample_rate: int
+    phones: list[Phone]  # ARPAbet, in time order; pauses are left uncovered
+    sentences: list[str]
 
 
-@dataclass
-class _Tracks:
-    """Per-sample control tracks the syllable planner fills in."""
-
-    voiced_gain: np.ndarray
-    noise_gain: np.ndarray
-    formants: np.ndarray  # [n, 3] Hz
-    noise_band: np.ndarray  # [n, 2] centre, bandwidth Hz
-
-
-def _window(n: int, attack: int, release: int) -> np.ndarray:
-    """A plateau with raised-cosine attack and release, so segments never click."""
-    w = np.ones(n)
-    attack, release = min(attack, n // 2), min(release, n // 2)
-    w[:attack] = 0.5 - 0.5 * np.cos(np.pi * np.arange(attack) / max(attack, 1))
-    w[n - release :] = 0.5 + 0.5 * np.cos(np.pi * np.arange(release) / max(release, 1))
-    return w
-
-
-def _plan(rng: np.random.Generator, n: int, sr: int, voice: Voice) -> _Tracks:
-    """Lays out words of 1-3 syllables (onset consonant, vowel nucleus, optional coda) between pauses."""
-    tracks = _Tracks(np.zeros(n), np.zeros(n), np.zeros((n, 3)), np.zeros((n, 2)))
-    tracks.formants[:] = np.array(VOWEL_FORMANTS["er"]) * voice.formant_scale
-    tracks.noise_band[:] = FRICATIVES["h"][:2]
-    ms = sr // 1000
-    t = int(rng.uniform(80, 250) * ms)
-    while t < n - 200 * ms:
-        word_level = rng.uniform(0.45, 1.0)
-        for _ in range(rng.integers(1, 4)):
-            kind = rng.choice(["fricative", "plosive", "none"], p=[0.45, 0.25, 0.3])
-            if kind == "fricative":
-                t = _add_noise(tracks, rng, t, int(rng.uniform(60, 130) * ms), word_level)
-            elif kind == "plosive":
-                t += int(rng.uniform(30, 60) * ms)  # closure: silence before the burst
-                t = _add_noise(tracks, rng, t, int(rng.uniform(12, 25) * ms), word_level, fricative="h")
-            length = int(rng.uniform(110, 260) * ms)
-            vowel = rng.choice(list(VOWEL_FORMANTS))
-            end = min(t + length, n)
-            if end <= t:
-                break
-            tracks.voiced_gain[t:end] = word_level * rng.uniform(0.6, 1.0) * _window(end - t, 25 * ms, 50 * ms)
-            tracks.formants[t:end] = np.array(VOWEL_FORMANTS[vowel]) * voice.formant_scale
-            t = end
-            if rng.random() < 0.2 and t < n:
-                t = _add_noise(tracks, rng, t, int(rng.uniform(50, 100) * ms), word_level)
-        t += int((rng.uniform(250, 500) if rng.random() < 0.25 else rng.uniform(40, 180)) * ms)
-    return tracks
-
-
-def _add_noise(tracks: _Tracks, rng, start: int, length: int, level: float, fricative: str | None = None) -> int:
-    """A fricative (or plosive burst) of band-shaped noise; returns where it ends."""
-    fricative = fricative or str(rng.choice(list(FRICATIVES)))
-    centre, bandwidth, relative = FRICATIVES[fricative]
-    end = min(start + length, len(tracks.noise_gain))
-    if end <= start:
-        return start
-    ramp = max(1, (end - start) // 4)
-    tracks.noise_gain[start:end] = np.maximum(
-        tracks.noise_gain[start:end], level * relative * _window(end - start, ramp, ramp)
-    )
-    tracks.noise_band[start:end] = (centre, bandwidth)
-    return end
-
-
-def _f0_contour(rng: np.random.Generator, n: int, sr: int, voice: Voice) -> np.ndarray:
-    """Phrase declination, slow accents and a little vibrato around the speaker's base pitch."""
-    t = np.arange(n) / sr
-    duration = n / sr
-    declination = 0.12 * (0.5 - t / max(duration, 1e-6))
-    accents = sum(
-        rng.uniform(0.05, 0.14) * np.sin(2 * np.pi * rng.uniform(0.6, 2.2) * t + rng.uniform(0, 2 * np.pi))
-        for _ in range(3)
-    )
-    vibrato = 0.01 * np.sin(2 * np.pi * 5.5 * t + rng.uniform(0, 2 * np.pi))
-    return np.clip(voice.base_f0 * np.exp(declination + accents + vibrato), 75.0, 380.0)
-
-
-def _harmonic_source(f0: np.ndarray, sr: int) -> np.ndarray:
-    """Band-limited glottal-like source: harmonics with a -6 dB/octave tilt, none above 0.45 * sr."""
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    source = np.zeros_like(f0)
-    for k in range(1, int(0.45 * sr / f0.min()) + 1):
-        source += np.where(k * f0 < 0.45 * sr, np.sin(k * phase) / k, 0.0)
-    return source
-
-
-def _resonances(freqs: np.ndarray, formants: np.ndarray) -> np.ndarray:
-    """Magnitude response [F, frames] of cascaded two-pole resonators at the given formants [frames, 3]."""
-    f = freqs[:, None]
-    response = np.ones((len(freqs), len(formants)))
-    for i, bandwidth in enumerate(FORMANT_BANDWIDTHS):
-        centre = formants[None, :, i]
-        response *= centre**2 / np.sqrt((centre**2 - f**2) ** 2 + (bandwidth * f) ** 2)
-    return response
-
-
-def _noise_bands(freqs: np.ndarray, bands: np.ndarray) -> np.ndarray:
-    centre, bandwidth = bands[None, :, 0], bands[None, :, 1]
-    return np.exp(-0.5 * ((freqs[:, None] - centre) / (bandwidth / 2)) ** 2)
-
-
-def _shape(signal: np.ndarray, envelope: np.ndarray) -> np.ndarray:
-    """Filters `signal` by a time-varying magnitude envelope [F, frames], then restores unit short-term RMS."""
-    spectrum = librosa.stft(signal, n_fft=N_FFT, hop_length=HOP)
-    shaped = librosa.istft(spectrum * envelope[:, : spectrum.shape[1]], hop_length=HOP, length=len(signal))
-    rms = librosa.feature.rms(y=shaped, frame_length=N_FFT, hop_length=HOP)[0]
-    rms_per_sample = np.interp(np.arange(len(signal)), np.arange(len(rms)) * HOP, rms)
-    return shaped / np.maximum(rms_per_sample, 1e-8)
-
-
-def _at_frames(track: np.ndarray, n_frames: int) -> np.ndarray:
-    """Samples a per-sample track at STFT frame centres (librosa centres frame i on sample i * HOP)."""
-    return track[np.minimum(np.arange(n_frames) * HOP, len(track) - 1)]
+def say(sentence: str, voice: Voice) -> tuple[np.ndarray, int, list[Phone]]:
+    """(float samples, espeak's sample rate, ARPAbet phones) of `voice` saying `sentence`."""
+    utterance = speak(sentence, voice.name, voice.rate, voice.pitch, voice.pitch_range)
+    ends = [start for start, _ in utterance.phoneme_starts[1:]] + [len(utterance.samples)]
+    phones = []
+    for (start, mnemonic), end in zip(utterance.phoneme_starts, ends):
+        mnemonic = mnemonic.lstrip("',")
+        if mnemonic in PAUSES or end <= start:  # espeak sometimes names a phoneme it gives no time
+            continue
+        if mnemonic not in ARPABET:
+            raise ValueError(f"espeak-ng phoneme {mnemonic!r} in {sentence!r} has no ARPAbet label in ARPABET")
+        phones.append(Phone(ARPABET[mnemonic], start / utterance.sample_rate, end / utterance.sample_rate))
+    return utterance.samples.astype(np.float32) / 32768, utterance.sample_rate, phones
 
 
 def synthesize(seconds: float, seed: int, voice: Voice = Voice(), sample_rate: int = 16000) -> Speech:
-    """Synthesizes `seconds` of speech-like audio; the same seed gives the same samples."""
+    """`seconds` of `voice` saying sample sentences chosen by `seed`, between short pauses; the last one is cut
+    where the time runs out. The same arguments give the same samples."""
     rng = np.random.default_rng(seed)
+    order = rng.permutation(len(SENTENCES))
+    pieces, phones, sentences = [], [], []
+    time = float(rng.uniform(0.1, 0.3))
+    while time < seconds:
+        sentence = SENTENCES[order[len(sentences) % len(order)]]
+        samples, espeak_rate, said = say(sentence, voice)
+        pieces.append((time, samples))
+        phones += [Phone(p.label, time + p.start_s, min(time + p.end_s, seconds)) for p in said if time + p.start_s < seconds]
+        sentences.append(sentence)
+        time += len(samples) / espeak_rate + float(rng.uniform(0.2, 0.5))
+    track = np.zeros(int(np.ceil(time * espeak_rate)), np.float32)
+    for start, samples in pieces:
+        offset = int(round(start * espeak_rate))
+        track[offset : offset + len(samples)] = samples
     n = int(round(seconds * sample_rate))
-    tracks = _plan(rng, n, sample_rate, voice)
-    f0 = _f0_contour(rng, n, sample_rate, voice)
-    # Small cycle-to-cycle pitch jitter makes the source less synthetic without hurting the pitch track.
-    f0_jittered = f0 * (1 + 0.004 * np.repeat(rng.standard_normal(n // 80 + 1), 80)[:n])
-    freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=N_FFT)
-    n_frames = 1 + n // HOP
-    vowel_filter = _resonances(freqs, _at_frames(tracks.formants, n_frames))
-    vowels = _shape(_harmonic_source(f0_jittered, sample_rate), vowel_filter)
-    noise = _shape(rng.standard_normal(n), _noise_bands(freqs, _at_frames(tracks.noise_band, n_frames)))
+    audio = librosa.util.fix_length(librosa.resample(track, orig_sr=espeak_rate, target_sr=sample_rate), size=n)
+    audio = audio * _fade_out(n, sample_rate)
+    audio = audio / max(frame_loudness(audio, sample_rate, LOUDNESS_FPS).max(), 1e-8)
     room_noise = 1e-3 * rng.standard_normal(n)  # 60 dB below speech, so pauses are not digital silence
-    samples = SPEECH_RMS * (tracks.voiced_gain * vowels + tracks.noise_gain * noise + room_noise)
-    loudness = np.sqrt(tracks.voiced_gain**2 + tracks.noise_gain**2)
-    return Speech(
-        samples=np.clip(samples, -1.0, 1.0).astype(np.float32),
-        loudness=loudness.astype(np.float32),
-        f0=np.where(tracks.voiced_gain > 0, f0, 0.0).astype(np.float32),
-        sample_rate=sample_rate,
-    )
+    return Speech(np.clip(audio + room_noise, -1.0, 1.0).astype(np.float32), sample_rate, phones, sentences)
 
 
-def loudness_per_frame(loudness: np.ndarray, sample_rate: int, fps: float, n_frames: int) -> np.ndarray:
-    """Mean loudness over each video frame's span of samples."""
-    edges = np.round(np.arange(n_frames + 1) * sample_rate / fps).astype(int)
-    edges = np.clip(edges, 0, len(loudness))
-    sums = np.concatenate([[0.0], np.cumsum(loudness, dtype=np.float64)])
-    counts = np.maximum(np.diff(edges), 1)
-    return ((sums[edges[1:]] - sums[edges[:-1]]) / counts).astype(np.float32)
+def _fade_out(n: int, sample_rate: int, seconds: float = 0.02) -> np.ndarray:
+    """Gain that falls to 0 over the last `seconds`, so a sentence cut short does not click."""
+    gain = np.ones(n, np.float32)
+    ramp = min(n, int(seconds * sample_rate))
+    gain[n - ramp :] = np.linspace(1.0, 0.0, ramp)
+    return gain
+
+
+def frame_loudness(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int | None = None) -> np.ndarray:
+    """RMS of the audio under each video frame relative to SPEECH_RMS (1.0 = the loudest frame of sample speech)."""
+    hop = int(round(sample_rate / fps))
+    n_frames = len(audio) // hop if n_frames is None else n_frames
+    padded = np.pad(np.asarray(audio, dtype=np.float32), (0, max(0, n_frames * hop - len(audio))))
+    rms = librosa.feature.rms(y=padded, frame_length=hop, hop_length=hop, center=False)[0]
+    return rms[:n_frames] / SPEECH_RMS

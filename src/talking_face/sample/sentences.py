@@ -1,0 +1,48 @@
+"""What the sample speakers say: GRID-style commands and Harvard sentences (IEEE 1969, public domain).
+
+GRID's grammar (command, colour, preposition, letter, digit, adverb) is what the real-data run trains on;
+the Harvard sentences are phonetically balanced ordinary English, so every English viseme occurs.
+"""
+
+SENTENCES = (
+    "Bin blue at F two now.",
+    "Lay green by S nine again.",
+    "Place red in A one soon.",
+    "Set white with B four please.",
+    "Bin red by M seven please.",
+    "Lay white at P zero now.",
+    "Place blue with Q three again.",
+    "Set green in U eight soon.",
+    "Bin green with O five again.",
+    "Lay blue in D six please.",
+    "Place white at J two now.",
+    "Set red by Y nine soon.",
+    "Bin white in H one again.",
+    "Lay red with K three now.",
+    "Place green by V four please.",
+    "Set blue at X zero again.",
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It's easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.",
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+    "A pot of tea helps to pass the evening.",
+    "Smoky fires lack flame and heat.",
+    "The soft cushion broke the man's fall.",
+    "The salt breeze came across from the sea.",
+    "The girl at the booth sold fifty bonds.",
+    "A blue crane is a tall wading bird.",
+    "A wisp of cloud hung in the blue air.",
+    "A pound of sugar costs more than eggs.",
+    "The fin was sharp and cut the clear water.",
+)
