@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from talking_face.datasets.transcribed import phonemes_path
+from talking_face.features.phonemes import OPENNESS
 from talking_face.features.schema import FEATURE_KEYS
 from tests.project import make_project, run_pipeline
 
@@ -40,7 +42,16 @@ def test_every_sample_clip_gets_a_valid_feature_file(project):
     assert len(panels) == 2 and all(panel.stat().st_size > 20_000 for panel in panels)
 
 
-def test_the_synthesized_speech_is_voiced_and_lip_motion_shows_in_the_flow(project):
+def test_the_spoken_sentences_are_voiced_and_lip_motion_shows_in_the_flow(project):
     summary = pd.read_parquet(project / "data/04_feature/feature_summary.parquet")
     assert (summary["voiced_fraction"] > 0.2).all()
     assert (summary["flow_max"] > 0.1).all()
+
+
+def test_every_sample_clip_has_its_phoneme_timing_beside_it(project):
+    videos = sorted((project / "data/01_raw/sample").glob("*/*.mp4"))
+    assert len(videos) == 4
+    for video in videos:
+        said = pd.read_csv(phonemes_path(video))
+        assert len(said) > 5 and set(said["phoneme"]) <= set(OPENNESS), video
+        assert (said["end_s"] > said["start_s"]).all() and said["end_s"].max() <= 1.6
