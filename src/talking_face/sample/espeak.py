@@ -72,7 +72,8 @@ def _fresh_library() -> Iterator[tuple[ctypes.CDLL, int]]:
     library = ctypes.CDLL(espeakng_loader.get_library_path())
     try:
         options = INITIALIZE_PHONEME_EVENTS | INITIALIZE_DONT_EXIT
-        sample_rate = library.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), options)
+        data = espeakng_loader.get_data_path().encode()
+        sample_rate = library.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data, options)
         if sample_rate <= 0:
             raise RuntimeError(f"espeak-ng did not start (espeak_Initialize returned {sample_rate})")
         try:

@@ -75,6 +75,8 @@ def say(sentence: str, voice: Voice) -> tuple[np.ndarray, int, list[Phone]]:
 def synthesize(seconds: float, seed: int, voice: Voice = Voice(), sample_rate: int = 16000) -> Speech:
     """`seconds` of `voice` saying sample sentences chosen by `seed`, between short pauses; the last one is cut
     where the time runs out. The same arguments give the same samples."""
+    if seconds <= 0:
+        raise ValueError(f"speech must last a positive number of seconds, got {seconds}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(SENTENCES))
     pieces, phones, sentences = [], [], []
@@ -83,7 +85,9 @@ def synthesize(seconds: float, seed: int, voice: Voice = Voice(), sample_rate: i
         sentence = SENTENCES[order[len(sentences) % len(order)]]
         samples, espeak_rate, said = say(sentence, voice)
         pieces.append((time, samples))
-        phones += [Phone(p.label, time + p.start_s, min(time + p.end_s, seconds)) for p in said if time + p.start_s < seconds]
+        phones += [
+            Phone(p.label, time + p.start_s, min(time + p.end_s, seconds)) for p in said if time + p.start_s < seconds
+        ]
         sentences.append(sentence)
         time += len(samples) / espeak_rate + float(rng.uniform(0.2, 0.5))
     track = np.zeros(int(np.ceil(time * espeak_rate)), np.float32)
