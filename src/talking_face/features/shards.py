@@ -51,6 +51,11 @@ def resolve_filesystem(uri: str, storage: dict | None = None) -> tuple[pafs.File
     return filesystem, path.rstrip("/")
 
 
+def absolute_uri(uri: str) -> str:
+    """The URI with a local path made absolute, for workers that run in other folders."""
+    return uri if "://" in uri else os.path.abspath(uri)
+
+
 def _write_table(filesystem: pafs.FileSystem, path: str, table: pa.Table) -> int:
     local = isinstance(filesystem, pafs.LocalFileSystem)
     target = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.part" if local else path
@@ -78,10 +83,11 @@ def write_index(filesystem: pafs.FileSystem, root: str, index: dict) -> None:
 
 
 def write_shards(
-    rows_by_split: dict[str, Iterable[dict]], uri: str, clips_per_shard: int, storage: dict | None = None
+    rows_by_split: dict[str, Iterable[dict]], uri: str, clips_per_shard: int, storage: dict | None = None,
+    settings: dict | None = None,
 ) -> dict:
     """Writes the rows of each split (encode_clip rows, in order) as shards of `clips_per_shard` clips and
-    then the index; returns the index. Shards of an earlier write that the new index does not list stay
+    then the index, which also records `settings` (how the rows were encoded); returns the index. Shards of an earlier write that the new index does not list stay
     until removed, but no reader looks at them."""
     if clips_per_shard < 1:
         raise ValueError(f"clips_per_shard must be at least 1, got {clips_per_shard}")
@@ -94,7 +100,8 @@ def write_shards(
             size = _write_table(filesystem, f"{root}/{path}", pa.Table.from_pylist(batch, schema=SHARD_SCHEMA))
             clips = [{key: row[key] for key in CLIP_ENTRY_KEYS} for row in batch]
             shards.append({"path": path, "split": split, "bytes": size, "clips": clips})
-    index = {"format": FORMAT, "uri": uri, "shards": shards}
+    index = {"format": FORMAT, "uri": uri, "settings": {**(settings or {}), "clips_per_shard": clips_per_shard},
+             "shards": shards}  # fmt: skip
     write_index(filesystem, root, index)
     return index
 
@@ -110,6 +117,14 @@ def read_index(uri: str, storage: dict | None = None) -> dict:
     if index.get("format") != FORMAT:
         raise ValueError(f"{uri}/{INDEX_FILE}: format {index.get('format')!r}, expected {FORMAT!r}; write the shards again")
     return {**index, "uri": uri}
+
+
+def clips_by_split(index: dict) -> dict[str, list[dict]]:
+    """The index's clip entries per split, in shard order."""
+    listing: dict[str, list[dict]] = {}
+    for shard in index["shards"]:
+        listing.setdefault(shard["split"], []).extend(shard["clips"])
+    return listing
 
 
 def split_index(index: dict, split: str) -> dict:

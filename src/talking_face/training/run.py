@@ -16,6 +16,7 @@ import torch
 
 from talking_face.checks import DataCheckError
 from talking_face.features.schema import file_identity
+from talking_face.features.shards import absolute_uri
 from talking_face.models import model_config
 from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, expert_state
 from talking_face.conditioning.bundle import TalkingFaceModel
@@ -65,12 +66,17 @@ def loop_config(params: dict, model: dict, data: list[str] | dict, image_size: i
         "preset": model["preset"],
         "variant": model.get("variant"),
         "overrides": overrides,
-        **({"feature_shards": data} if isinstance(data, dict) else {"feature_paths": sorted(data)}),
+        **({"feature_shards": with_absolute_uri(data)} if isinstance(data, dict) else {"feature_paths": sorted(data)}),
         "context_frames": models.flow.context_frames,
         "audio_window": models.generator.audio_window,
         "seed": seed,
         "use_gpu": bool(ray_params.get("use_gpu", False)),
     }
+
+
+def with_absolute_uri(shards: dict) -> dict:
+    """Training shards ({"index", ...}) whose local root is absolute: Ray Train workers run in other folders."""
+    return {**shards, "index": {**shards["index"], "uri": absolute_uri(shards["index"]["uri"])}}
 
 
 def check_sequences(lengths: list[int], rollout: int, batch_size: int, workers: int) -> None:
