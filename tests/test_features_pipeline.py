@@ -16,7 +16,9 @@ from kedro.io import DataCatalog, DatasetError
 from kedro.runner import SequentialRunner
 
 from talking_face.datasets.npz import NpzDataset, NpzKeysDataset
+from talking_face.features.compact import decode_clip
 from talking_face.features.schema import FEATURE_KEYS, RECORD_KEYS
+from talking_face.features.shards import shard_rows
 from talking_face.media.video import write_video
 from talking_face.pipelines.features.pipeline import create_pipeline
 
@@ -63,15 +65,20 @@ def feature_params(**extract) -> dict:
 def run_features(root: Path, manifest: pd.DataFrame, params: dict) -> DataCatalog:
     """Runs the pipeline with the project's catalog entries moved under `root`; returns the catalog."""
     config = yaml.safe_load((CONF / "catalog_features.yml").read_text())
+    config["feature_files"] = yaml.safe_load((CONF / "catalog_train.yml").read_text())["feature_files"]
     for entry in config.values():
         for key in ("path", "filepath"):
             if key in entry:
                 entry[key] = str(root / entry[key])
     catalog = DataCatalog.from_config(config)
     catalog["manifest"] = manifest
-    catalog["params:features"] = params
+    catalog["params:features"] = {**params, "shards": {**params["shards"], "uri": str(root / params["shards"]["uri"])}}
     SequentialRunner().run(create_pipeline(), catalog)
     return catalog
+
+
+def stamps_of(folder: Path) -> dict[str, int]:
+    return {str(file): file.stat().st_mtime_ns for file in folder.rglob("*") if file.is_file()}
 
 
 def stamps(folder: Path) -> dict[str, int]:
@@ -97,10 +104,17 @@ def test_pipeline_extracts_validates_skips_and_recomputes(ray_instance, manifest
     assert set(FEATURE_KEYS) | {"params_hash", "content_hash", "summary"} == set(record)
     assert record["frames"].shape[1:] == (32, 32, 3) and len(record["flow"]) == len(record["frames"])
 
+    # The accepted clips, and only they, in the training shards, which decode to the files' arrays.
+    index = catalog.load("feature_shards")
+    assert [clip["clip_id"] for shard in index["shards"] for clip in shard["clips"]] == ["grid_bbaf2n", "grid_lbbc2a"]
+    decoded = decode_clip(list(shard_rows(index["uri"], index["shards"][0]))[1])
+    np.testing.assert_array_equal(decoded["heatmaps"], record["heatmaps"])
+
     # Same parameters and content: nothing is rewritten.
     before = stamps(clips)
+    shard_files = stamps_of(tmp_path / "data/04_feature/shards")
     run_features(tmp_path, manifest, feature_params())
-    assert stamps(clips) == before
+    assert stamps(clips) == before and stamps_of(tmp_path / "data/04_feature/shards") == shard_files
     report = catalog.load("feature_validation_report")
     assert report["extracted_now"] == 0 and report["accepted"] == 2
 

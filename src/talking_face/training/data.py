@@ -119,14 +119,20 @@ class FeatureFrameDataset(Dataset):
         self.colour_jitter = colour_jitter
         self.geometry_jitter = geometry_jitter
         self._cache: OrderedDict[str, dict] = OrderedDict()
-        lengths = [clip_length(p) for p in self.paths]
+        lengths = [self._length(p) for p in self.paths]
         self.index = [(clip, t) for clip, n in enumerate(lengths) for t in range(n - rollout + 1)]
+
+    def _length(self, path: str) -> int:
+        return clip_length(path)
+
+    def _load(self, path: str) -> dict[str, np.ndarray]:
+        return load_clip(path)
 
     def _clip(self, path: str) -> dict[str, np.ndarray]:
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]
-        clip = with_source_maps(load_clip(path))
+        clip = with_source_maps(self._load(path))
         self._cache[path] = clip
         if len(self._cache) > self.cache_clips:
             self._cache.popitem(last=False)

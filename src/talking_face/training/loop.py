@@ -19,11 +19,12 @@ import numpy as np
 import ray.train
 import torch
 from ray.train import Checkpoint
-from ray.train.torch import prepare_data_loader, prepare_model
+from ray.train.torch import get_device, prepare_data_loader, prepare_model
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from talking_face.training.data import ClipBlockSampler, FeatureFrameDataset
+from talking_face.training.stream import ShardStream
 from talking_face.training.tracking import RankZeroLogger
 
 CHECKPOINT_FILE = "state.pt"
@@ -85,19 +86,29 @@ def report(task: Task, step: int, metrics: dict[str, float], history: list[dict]
         ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def make_loader(config: dict) -> tuple[DataLoader, ClipBlockSampler]:
-    """Frame sequences of this rank's clips, shuffled in blocks of clips; Ray only moves batches to the device."""
-    block = int(config.get("block_clips", 8))
-    dataset = FeatureFrameDataset(
-        config["feature_paths"],
-        context=config["context_frames"],
-        audio_window=config["audio_window"],
-        rollout=int(config.get("rollout_frames", 1)),
-        cache_clips=block,
-        colour_jitter=float(config.get("colour_jitter", 0.0)),
-        geometry_jitter=float(config.get("geometry_jitter", 0.0)),
-    )
+def dataset_options(config: dict) -> dict:
+    """The FeatureFrameDataset settings of a loop configuration."""
+    return {
+        "context": config["context_frames"],
+        "audio_window": config["audio_window"],
+        "rollout": int(config.get("rollout_frames", 1)),
+        "colour_jitter": float(config.get("colour_jitter", 0.0)),
+        "geometry_jitter": float(config.get("geometry_jitter", 0.0)),
+    }
+
+
+def make_loader(config: dict) -> tuple[DataLoader | ShardStream, ClipBlockSampler | ShardStream]:
+    """Frame sequences of this rank's clips: streamed from the feature shards when the configuration has
+    them, else read from the feature files and shuffled in blocks of clips (Ray moves those to the device)."""
     context = ray.train.get_context()
+    if config.get("feature_shards"):
+        shards = config["feature_shards"]
+        stream = ShardStream(shards["index"], dataset_options(config), config["batch_size"], config["seed"],
+                             context.get_world_rank(), context.get_world_size(), shards.get("storage"),
+                             float(shards.get("read_cpus", 0.0)), get_device())  # fmt: skip
+        return stream, stream
+    block = int(config.get("block_clips", 8))
+    dataset = FeatureFrameDataset(config["feature_paths"], cache_clips=block, **dataset_options(config))
     sampler = ClipBlockSampler(dataset, block, config["seed"], context.get_world_rank(), context.get_world_size())
     if len(sampler) < config["batch_size"]:
         raise ValueError(
@@ -106,6 +117,19 @@ def make_loader(config: dict) -> tuple[DataLoader, ClipBlockSampler]:
         )
     loader = DataLoader(dataset, batch_size=config["batch_size"], sampler=sampler, drop_last=True)
     return prepare_data_loader(loader, add_dist_sampler=False), sampler
+
+
+def batches_from(loader, sampler, start: int):
+    """Batches from step `start` on: a shard stream resumes at that very batch, a sampled loader at the
+    start of the epoch the step falls in."""
+    if isinstance(sampler, ShardStream):
+        yield from sampler.batches(start)
+        return
+    epoch = start // max(1, len(loader))
+    while True:
+        sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
 
 
 def run_task(task: Task, config: dict, loader_factory=make_loader) -> None:
@@ -122,23 +146,21 @@ def run_task(task: Task, config: dict, loader_factory=make_loader) -> None:
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_gpu and config.get("bf16", True) else nullcontext()
     prefix, steps = config["metric_prefix"], config["steps"]
     progress = tqdm(total=steps, initial=start, desc=prefix, unit="step", disable=rank != 0)
-    step, epoch = start, start // max(1, len(loader))
+    step = start
+    batches = batches_from(loader, sampler, start)
     while step < steps:
-        sampler.set_epoch(epoch)
-        for batch in loader:
-            metrics = task.step(batch, autocast)
-            step += 1
-            progress.update(1)
-            if step % config["log_every"] == 0 or step == steps:
-                history.append({"step": step, **metrics})
-                logger.metrics({f"{prefix}/{key}": value for key, value in metrics.items()}, step)
-                progress.set_postfix({key: f"{value:.3f}" for key, value in list(metrics.items())[:3]})
-            if step % config["image_every"] == 0 or step == steps:
-                task.snapshot(batch, logger, step)
-            due = step % config["checkpoint_every"] == 0 or step == steps
-            if due or step % config["log_every"] == 0:
-                report(task, step, {"step": step, "resumed_from": start, **metrics}, history, with_checkpoint=due)
-            if step >= steps:
-                break
-        epoch += 1
+        batch = next(batches)
+        metrics = task.step(batch, autocast)
+        step += 1
+        progress.update(1)
+        if step % config["log_every"] == 0 or step == steps:
+            history.append({"step": step, **metrics})
+            logger.metrics({f"{prefix}/{key}": value for key, value in metrics.items()}, step)
+            progress.set_postfix({key: f"{value:.3f}" for key, value in list(metrics.items())[:3]})
+        if step % config["image_every"] == 0 or step == steps:
+            task.snapshot(batch, logger, step)
+        due = step % config["checkpoint_every"] == 0 or step == steps
+        if due or step % config["log_every"] == 0:
+            report(task, step, {"step": step, "resumed_from": start, **metrics}, history, with_checkpoint=due)
+    batches.close()
     progress.close()

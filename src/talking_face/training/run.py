@@ -16,6 +16,7 @@ import torch
 
 from talking_face.checks import DataCheckError
 from talking_face.features.schema import file_identity
+from talking_face.features.shards import absolute_uri
 from talking_face.models import model_config
 from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, expert_state
 from talking_face.conditioning.bundle import TalkingFaceModel
@@ -40,12 +41,22 @@ class TooFewTrainingClips(DataCheckError, ValueError):
         super().__init__("training clips", message, FEATURE_REJECTIONS_REPORT)
 
 
-def loop_config(params: dict, model: dict, paths: list[str], image_size: int, seed: int, ray_params: dict) -> dict:
-    """The per-worker configuration: step settings, the model preset/variant, and the feature files."""
-    if not paths:
+def training_clips(data: list[str] | dict) -> list[dict]:
+    """n_frames, params_hash and content_hash of each training clip: from the shard index when `data` is
+    the train split's shards ({"index", "storage"}), else read from the feature files (a list of paths)."""
+    if isinstance(data, dict):
+        return [clip for shard in data["index"]["shards"] for clip in shard["clips"]]
+    return [{"n_frames": clip_length(path), **file_identity(path)} for path in sorted(data)]
+
+
+def loop_config(params: dict, model: dict, data: list[str] | dict, image_size: int, seed: int, ray_params: dict) -> dict:
+    """The per-worker configuration: step settings, the model preset/variant, and the training clips: the
+    feature files (a list of paths) or the train split's shards ({"index", "storage"}, features.shards)."""
+    clips = training_clips(data)
+    if not clips:
         raise TooFewTrainingClips("no training clips: the features step accepted no clip of the train split")
     rollout, workers = int(params.get("rollout_frames", 1)), int(ray_params.get("num_workers", 1))
-    check_sequences(paths, rollout, int(params["batch_size"]), workers)
+    check_sequences([clip["n_frames"] for clip in clips], rollout, int(params["batch_size"]), workers)
     overrides = {**(model.get("overrides") or {}), "image_size": image_size}
     if model.get("output"):
         overrides["output"] = model["output"]
@@ -55,7 +66,7 @@ def loop_config(params: dict, model: dict, paths: list[str], image_size: int, se
         "preset": model["preset"],
         "variant": model.get("variant"),
         "overrides": overrides,
-        "feature_paths": sorted(paths),
+        **({"feature_shards": with_absolute_uri(data)} if isinstance(data, dict) else {"feature_paths": sorted(data)}),
         "context_frames": models.flow.context_frames,
         "audio_window": models.generator.audio_window,
         "seed": seed,
@@ -63,13 +74,18 @@ def loop_config(params: dict, model: dict, paths: list[str], image_size: int, se
     }
 
 
-def check_sequences(paths: list[str], rollout: int, batch_size: int, workers: int) -> None:
-    """Fails before Ray starts when the clips cannot fill one batch per worker with `rollout`-frame sequences."""
-    lengths = [clip_length(path) for path in paths]
+def with_absolute_uri(shards: dict) -> dict:
+    """Training shards ({"index", ...}) whose local root is absolute: Ray Train workers run in other folders."""
+    return {**shards, "index": {**shards["index"], "uri": absolute_uri(shards["index"]["uri"])}}
+
+
+def check_sequences(lengths: list[int], rollout: int, batch_size: int, workers: int) -> None:
+    """Fails before Ray starts when clips of these lengths cannot fill one batch per worker with
+    `rollout`-frame sequences."""
     sequences = sum(max(0, length - rollout + 1) for length in lengths)
     if sequences < batch_size * workers:
         raise TooFewTrainingClips(
-            f"{len(paths)} training clips of {min(lengths)}-{max(lengths)} frames give {sequences} sequences of "
+            f"{len(lengths)} training clips of {min(lengths)}-{max(lengths)} frames give {sequences} sequences of "
             f"{rollout} frames, fewer than a batch of {batch_size} for each of {workers} worker(s): add clips or "
             "lower batch_size / rollout_frames"
         )
@@ -87,11 +103,13 @@ def run_name(prefix: str, config: dict) -> str:
         identity["networks"] = repr(SyncExpert(SyncExpertConfig(**config["expert"])))
     else:
         identity["networks"] = model_config(config["preset"], config.get("variant"), config.get("overrides")).to_dict()
+    if "feature_shards" in identity:  # the shards' layout, not where they are stored nor the store's options
+        identity["feature_shards"] = [[shard["path"], [clip["clip_id"] for clip in shard["clips"]]]
+                                      for shard in identity["feature_shards"]["index"]["shards"]]  # fmt: skip
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
-    for path in config["feature_paths"]:
-        # The hashes stored in each feature file name its content; file times change with every checkout.
-        identity = file_identity(path)
-        digest.update(f"{identity['params_hash']}:{identity['content_hash']}".encode())
+    for clip in training_clips(config.get("feature_shards") or config["feature_paths"]):
+        # The hashes each feature file or shard index stores name its content; file times change with every checkout.
+        digest.update(f"{clip['params_hash']}:{clip['content_hash']}".encode())
     if config.get("predictor_state"):
         for key, value in config["predictor_state"].items():
             digest.update(key.encode() + value.cpu().numpy().tobytes())

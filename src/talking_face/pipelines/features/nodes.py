@@ -8,9 +8,13 @@ from functools import partial
 import pandas as pd
 
 from talking_face.checks import DataCheckError
+from talking_face.features.compact import encode_clip
+from talking_face.features.shards import clips_by_split, read_index, write_shards
 from talking_face.features.batch import collect_records, extract_in_parallel, lazy_partitions, plan_jobs
 from talking_face.features.extract import feature_params_hash, resolve_params
 from talking_face.features.panel import feature_panel
+from talking_face.features.schema import file_identity
+from talking_face.training.data import load_clip
 from talking_face.validation.feature_expectations import validate_feature_summary
 
 logger = logging.getLogger(__name__)
@@ -63,6 +67,40 @@ def check_features_outcome(feature_summary: pd.DataFrame, feature_rejected_clips
             "features", f"no clip passed feature extraction and validation ({len(feature_rejected_clips)} rejected)",
             "feature_rejected_clips",
         )
+
+
+def write_feature_shards(feature_summary: pd.DataFrame, feature_files: dict[str, str], params: dict) -> dict:
+    """The accepted clips of every split as compact shards at `shards.uri` (features.shards), and their
+    index; an index that already lists the same clips, encoded the same way, is kept as it is."""
+    shards, extract = params["shards"], resolve_params(params["extract"])
+    settings = {"frame_format": shards["frame_format"], "jpeg_quality": int(shards["jpeg_quality"]),
+                "params_hash": feature_params_hash(extract)}  # fmt: skip
+    ids = {split: sorted(group["clip_id"]) for split, group in feature_summary.groupby("split")} if len(feature_summary) else {}
+    wanted = {split: [{"clip_id": clip_id, **file_identity(feature_files[clip_id])} for clip_id in clip_ids]
+              for split, clip_ids in ids.items()}  # fmt: skip
+    try:
+        existing = read_index(shards["uri"], shards.get("storage"))
+    except FileNotFoundError:
+        existing = None
+    if existing and {key: value for key, value in existing["settings"].items() if key != "clips_per_shard"} == settings \
+            and existing["settings"]["clips_per_shard"] == int(shards["clips_per_shard"]) and _listing(existing) == wanted:
+        logger.info("feature shards at %s are up to date", shards["uri"])
+        return existing
+
+    def rows(clip_ids):
+        for clip_id in clip_ids:
+            clip = {**load_clip(feature_files[clip_id]), "clip_id": clip_id}
+            yield encode_clip(clip, extract, shards["frame_format"], int(shards["jpeg_quality"]))
+
+    index = write_shards({split: rows(clip_ids) for split, clip_ids in ids.items()}, shards["uri"],
+                         int(shards["clips_per_shard"]), shards.get("storage"), settings)  # fmt: skip
+    logger.info("feature shards: %d clips in %d shards at %s", sum(map(len, ids.values())), len(index["shards"]), shards["uri"])
+    return index
+
+
+def _listing(index: dict) -> dict[str, list[dict]]:
+    keys = ("clip_id", "params_hash", "content_hash")
+    return {split: [{key: clip[key] for key in keys} for clip in clips] for split, clips in clips_by_split(index).items()}
 
 
 def render_feature_panels(feature_summary: pd.DataFrame, feature_clips: dict, params: dict) -> dict:

@@ -1,4 +1,5 @@
-"""extract (Ray, incremental) -> validate the summary (Great Expectations) -> stop if nothing passed -> PNG panels."""
+"""extract (Ray, incremental) -> validate the summary (Great Expectations) -> stop if nothing passed -> the
+accepted clips as compact shards (features.shards) -> PNG panels."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -7,6 +8,7 @@ from talking_face.pipelines.features.nodes import (
     extract_features,
     render_feature_panels,
     validate_features,
+    write_feature_shards,
 )
 
 
@@ -30,6 +32,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["feature_summary", "feature_rejected_clips"],
                 None,
                 name="check_features_outcome",
+            ),
+            node(
+                write_feature_shards,
+                ["feature_summary", "feature_files", "params:features"],
+                "feature_shards",
+                name="write_feature_shards",
             ),
             node(
                 render_feature_panels,

@@ -7,6 +7,7 @@ import pandas as pd
 
 from matplotlib.figure import Figure
 
+from talking_face.features.shards import split_index
 from talking_face.training.figures import history_figure
 from talking_face.training.run import loop_config, pretrain_predictors, sync_expert_config, train_sync_expert
 
@@ -17,11 +18,22 @@ def training_feature_paths(feature_summary: pd.DataFrame, feature_files: dict[st
     return [feature_files[clip_id] for clip_id in sorted(train_ids) if clip_id in feature_files]
 
 
+def training_data(paths: list[str], feature_shards: dict, params: dict, features: dict) -> list[str] | dict:
+    """What the training workers read: the train split's shards streamed by Ray Data (`source: shards`;
+    {"index", "storage", "read_cpus"}), or the feature files themselves (`source: files`)."""
+    if params["source"] == "files":
+        return paths
+    if params["source"] != "shards":
+        raise ValueError(f"training_data.source {params['source']!r}: expected shards or files")
+    return {"index": split_index(feature_shards, "train"), "storage": features["shards"].get("storage"),
+            "read_cpus": float(params.get("read_cpus", 0.0))}  # fmt: skip
+
+
 def pretrain(
-    paths: list[str], params: dict, model: dict, ray_params: dict, features: dict, seed: int
+    data: list[str] | dict, params: dict, model: dict, ray_params: dict, features: dict, seed: int
 ) -> tuple[dict, pd.DataFrame]:
     """Both predictors' weights and the run's loss history (one row per logged step) for DVC plots."""
-    config = loop_config(params, model, paths, int(features["extract"]["crop_size"]), seed, ray_params)
+    config = loop_config(params, model, data, int(features["extract"]["crop_size"]), seed, ray_params)
     return pretrain_predictors(config, ray_params)
 
 

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-from talking_face.pipelines.pretrain.nodes import pretrain, sync_expert, training_feature_paths
+from talking_face.pipelines.pretrain.nodes import pretrain, sync_expert, training_data, training_feature_paths
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -15,8 +15,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="training_feature_paths",
             ),
             node(
+                training_data,
+                ["training_feature_paths", "feature_shards", "params:training_data", "params:features"],
+                "training_data",
+                name="training_data",
+            ),
+            node(
                 pretrain,
-                ["training_feature_paths", "params:pretrain", "params:model", "params:ray", "params:features", "params:seed"],
+                ["training_data", "params:pretrain", "params:model", "params:ray", "params:features", "params:seed"],
                 ["pretrained_predictors", "pretrain_history"],
                 name="pretrain_predictors",
             ),

@@ -17,7 +17,7 @@ def gan_pipeline() -> Pipeline:
             node(
                 train_man_gan,
                 [
-                    "training_feature_paths",
+                    "training_data",
                     "pretrained_predictors",
                     "params:train",
                     "params:model",
