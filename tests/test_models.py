@@ -44,6 +44,7 @@ def conditioning(config, batch, seed=0):
         "pitch": one_hot(),
         "energy": one_hot(),
         "mfcc": torch.randn(batch, window, 13, generator=gen),
+        "visemes": torch.rand(batch, window, 13, generator=gen),
     }
 
 
@@ -201,9 +202,10 @@ def test_generator_rejects_conditioning_of_the_wrong_size():
 
 def test_the_default_adds_the_eyes_source_and_t3_all_flow_stays_the_papers_five_sources():
     default, paper = model_config("cpu").generator.man, model_config("paper", variant="t3_all_flow").generator.man
-    assert default.enabled == ("image", "motion", "eyes", "mel", "pitch", "energy")
+    assert default.enabled == ("image", "motion", "eyes", "mel", "pitch", "energy", "visemes")
     assert paper.enabled == ("image", "motion", "mel", "pitch", "energy") and paper.motion == "flow"
-    assert all("eyes" not in VARIANTS[name]["generator"]["man"]["enabled"] for name in VARIANTS if name.startswith("t3"))
+    for name in (name for name in VARIANTS if name.startswith("t3")):
+        assert {"eyes", "visemes"}.isdisjoint(VARIANTS[name]["generator"]["man"]["enabled"])
     generator = MANGenerator(small().generator)
     assert "eyes" in generator.conditioning_keys
     for _, block in man_blocks(generator):
@@ -344,6 +346,26 @@ def test_the_moving_parts_cap_the_mask_and_keep_the_photo_elsewhere():
         generator({key: value for key, value in cond.items() if key != "parts"})
     with pytest.raises(ValueError, match="mask_region"):
         model_config("cpu", overrides={"generator": {"mask_region": "hair"}})
+
+
+def test_the_viseme_source_changes_the_mouth_and_nothing_outside_the_moving_parts():
+    config, generator = trained_like_generator()
+    cond = conditioning(config.generator, batch=1)
+    cond["parts"] = torch.zeros(1, 1, 32, 32)
+    cond["parts"][..., 18:28, 8:24] = 1.0  # a mouth
+    shut, wide = torch.zeros(1, 5, 13), torch.zeros(1, 5, 13)
+    shut[..., 1] = 1.0  # p/b/m, openness 0
+    wide[..., 9], wide[..., 12] = 1.0, 1.0  # an open vowel, openness 1
+    with torch.no_grad():
+        said_p, said_a = (generator({**cond, "visemes": visemes}).image for visemes in (shut, wide))
+    inside = cond["parts"].expand_as(said_p) == 1
+    assert (said_p - said_a)[inside].abs().max() > 0.01  # what is said reaches the mouth
+    assert torch.equal(said_p[~inside], said_a[~inside])  # and nothing else
+    assert torch.equal(said_p[~inside], cond["source"][~inside])
+    without = MANGenerator(small("no_visemes").generator)
+    assert "visemes" in generator.conditioning_keys and "visemes" not in without.conditioning_keys
+    with pytest.raises(KeyError, match="visemes"):
+        generator({key: value for key, value in cond.items() if key != "visemes"})
 
 
 def test_direct_head_paints_every_pixel_and_is_chosen_by_model_output():

@@ -1,22 +1,31 @@
 """Talking, measured on real GRID video: the phoneme-timed sync follows a shift of the audio frame by frame,
 motion agreement scores a still photo 0 and the real video 1, the mouth interior reads the pixels between
 the inner lips, a lip-sync expert trained on one speaker tells in-sync speech from shifted speech on
-another, and the gate refuses a still mouth that ties the photo on SSIM, PSNR and LMD."""
+another and, as a loss, brings a generator's frames closer to the speech in its eyes, and the gate refuses a still mouth that ties the photo on SSIM, PSNR and LMD."""
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
+from torch.utils.data import DataLoader
 
 from talking_face.evaluation import lip_sync, sync
 from talking_face.evaluation.face_track import track_landmarks
+from talking_face.features.extract import extract_clip
 from talking_face.features.phonemes import recognise_phones, speech_openness
 from talking_face.media.audio import read_audio
 from talking_face.models.sync_expert import SyncExpert, SyncExpertConfig, expert_state, load_expert
 from talking_face.registry.gate import gate
+from talking_face.training.data import FeatureFrameDataset
+from talking_face.training.gan import GANTask
+from talking_face.training.run import loop_config, with_sync_expert
 from talking_face.training.sync_expert import SyncWindowDataset
+from tests.project import PROJECT_ROOT
 from tests.test_metrics import grid_face_crop
 
 FPS, RATE = 25, 16000
@@ -87,17 +96,18 @@ def feature_file(path, folder, size=64):
     return out, frames, audio
 
 
-@pytest.mark.slow
-def test_the_expert_separates_in_sync_from_shifted_speech_on_a_held_out_real_clip(grid_dir, tmp_path):
+@pytest.fixture(scope="module")
+def trained_expert(grid_dir, tmp_path_factory):
+    """A lip-sync expert trained briefly on 24 clips of GRID s1, and the frames and audio of a 25th it never heard."""
     more = grid_dir.parent / "grid_more" / "s1"
     if not more.is_dir():
         pytest.skip(f"GRID s1 clips not found at {more}")
+    folder = tmp_path_factory.mktemp("expert")
     clips = sorted(more.glob("*.mpg"))
-    *paths, (_, frames, audio) = [feature_file(path, tmp_path) for path in clips[:24] + clips[-1:]]  # the last: a sentence it never heard
-    paths = [path for path, _, _ in paths]
+    *paths, (_, frames, audio) = [feature_file(path, folder) for path in clips[:24] + clips[-1:]]
     config = SyncExpertConfig()
     torch.manual_seed(0)
-    dataset = SyncWindowDataset([str(path) for path in paths], config, negatives=6, max_shift=15, seed=0)
+    dataset = SyncWindowDataset([str(path) for path, _, _ in paths], config, negatives=6, max_shift=15, seed=0)
     expert = SyncExpert(config)
     optimizer = torch.optim.Adam(expert.parameters(), lr=0.002)
     loader = torch.utils.data.DataLoader(dataset, batch_size=32, shuffle=True, drop_last=True)
@@ -109,13 +119,39 @@ def test_the_expert_separates_in_sync_from_shifted_speech_on_a_held_out_real_cli
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    expert = load_expert(expert_state(expert))  # through its file format, as evaluation loads it
+    return expert_state(expert), frames, audio
+
+
+@pytest.mark.slow
+def test_the_expert_separates_in_sync_from_shifted_speech_on_a_held_out_real_clip(trained_expert):
+    state, frames, audio = trained_expert
+    expert = load_expert(state)  # through its file format, as evaluation loads it
     in_sync = lip_sync.expert_sync(expert, frames, audio, RATE, FPS)
     shifted = lip_sync.expert_sync(expert, frames, lip_sync.delayed(audio, 0.5, RATE), RATE, FPS)
     still = lip_sync.expert_sync(expert, np.repeat(frames[:1], len(frames), axis=0), audio, RATE, FPS)
     assert abs(in_sync.offset) <= 1
     assert in_sync.confidence > 2 * shifted.confidence and in_sync.confidence > 2 * still.confidence
     assert in_sync.distance < shifted.distance
+
+
+@pytest.mark.slow
+def test_the_expert_sync_loss_lowers_the_experts_distance_in_a_short_gan_training(trained_expert, grid_dir, tmp_path):
+    state = trained_expert[0]
+    clip = grid_dir / "pwij3p.mpg"  # a speaker the expert never heard
+    path = tmp_path / "pwij3p.npz"
+    np.savez(path, **extract_clip(clip, clip, {"crop_size": 64}), params_hash="test", content_hash="grid")
+    params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_train.yml").read_text())["train"]
+    weights = {name: 0.0 for name in params["loss_weights"]} | {"sync": 1.0, "mouth": 2.0}  # the sync loss alone
+    model = {"preset": "cpu", "overrides": {"discriminator": {"n_layers": 2}, "generator": {"base_channels": 8}}}
+    config = loop_config({**params, "loss_weights": weights, "lr": 0.001}, model, [str(path)], 64, 0, {})
+    torch.manual_seed(0)
+    task = GANTask(with_sync_expert(config, state))
+    dataset = FeatureFrameDataset([str(path)], rollout=6, visemes=True, expert=state["config"])
+    batch = next(iter(DataLoader(dataset, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))))
+    metrics = [task.step(batch, nullcontext()) for _ in range(25)]
+    before = 1 - np.mean([step["expert_cos_generated"] for step in metrics[:3]])
+    after = 1 - np.mean([step["expert_cos_generated"] for step in metrics[-3:]])
+    assert after < 0.8 * before, (before, after)
 
 
 def talking_summary(model: dict) -> dict[str, float]:

@@ -60,6 +60,11 @@ class TalkingFaceModel:
         return self.config.flow.context_frames if self.motion_kind == "flow" else self.config.keypoint.context_frames
 
     @property
+    def uses_visemes(self) -> bool:
+        """Whether the generator reads the speech source (pocketsphinx's visemes, computed from the audio)."""
+        return "visemes" in self.config.generator.man.enabled
+
+    @property
     def audio_window(self) -> int:
         return self.config.generator.audio_window
 

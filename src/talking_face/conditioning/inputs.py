@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from talking_face.models import FlowPredictor, KeypointPredictor, ModelConfig
 
-AUDIO_KEYS = ("mel", "pitch", "energy", "mfcc")
+AUDIO_KEYS = ("mel", "pitch", "energy", "mfcc")  # every model's audio inputs; "visemes" only where the source is on
 
 
 def motion_predictor_name(config: ModelConfig) -> str:
@@ -36,7 +36,7 @@ def motion_for_generator(predicted: torch.Tensor, image_size: int) -> torch.Tens
 def generator_conditioning(batch: dict[str, torch.Tensor], motion: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every input the generator may read; `batch["eyes"]` is the eye closure map [B,1,S,S] (features.eyes),
     `batch["parts"]` (when given) the source's moving parts [B,1,S,S] (features.parts)."""
-    frame_keys = ("eyes", *AUDIO_KEYS)
+    frame_keys = ("eyes", *AUDIO_KEYS, *(("visemes",) if "visemes" in batch else ()))
     parts = {"parts": batch["parts"]} if "parts" in batch else {}
     return {"source": batch["source"], "motion": motion, **parts, **{key: batch[key] for key in frame_keys}}
 

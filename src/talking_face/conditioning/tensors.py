@@ -30,12 +30,16 @@ def window(index: int, length: int, size: int) -> np.ndarray:
 
 
 def audio_conditioning(clip: dict[str, np.ndarray], t: int, audio_window: int) -> dict[str, torch.Tensor]:
-    """The audio inputs of frame t: mel, pitch and energy windows [K, 256] and the MFCC window [K, 13]."""
+    """The audio inputs of frame t: mel, pitch and energy windows [K, 256], the MFCC window [K, 13] and,
+    when the clip has them (a model with the speech source), the visemes window [K, 13]."""
     idx = window(t, len(clip["mel"]), audio_window)
     mel = (torch.from_numpy(clip["mel"][idx]).float() + MEL_DB_OFFSET) / MEL_DB_SCALE
-    return {
+    inputs = {
         "mel": mel,
         "pitch": one_hot(clip["pitch"][idx]),
         "energy": one_hot(clip["energy"][idx]),
         "mfcc": torch.from_numpy(clip["mfcc"][idx]).float() / MFCC_SCALE,
     }
+    if "visemes" in clip:
+        inputs["visemes"] = torch.from_numpy(clip["visemes"][idx]).float()
+    return inputs

@@ -13,10 +13,15 @@ region can be scaled down (`mouth_strength`): the mask and the lips' motion ther
                                               # and the displacement back to the source frame's, in pixels
 
 teach the composite head's warp to move the lips and the jaw the way the speaker's do.
+
+    inside = inner_mouth(landmarks, S)        # float32 [T, S, S] in [0, 1]: inside the inner lips
+
+is where an open mouth shows its dark interior and teeth, which the photo of a closed mouth cannot give.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from talking_face.features.eyes import eye_blobs
@@ -24,6 +29,7 @@ from talking_face.features.eyes import eye_blobs
 MOUTH = np.arange(48, 68)
 CHIN = 8
 JAW = np.arange(6, 11)  # the chin and the jaw beside it: it drops when the mouth opens
+INNER_LIPS = np.arange(60, 68)
 NOSE = np.arange(27, 36)  # the nose does not move with speech: its shift is the head's
 WIDTH_MARGIN = 0.75  # the mouth region's half-width, as a fraction of the mouth's width (corner to corner)
 REACH = 1.25  # the map falls off as a Gaussian of the normalised distance and is cut at this many half-axes
@@ -60,3 +66,14 @@ def mouth_motion(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     head = (points[:1, NOSE] - points[:, NOSE]).mean(1, keepdims=True)
     moving = points[:, np.concatenate([MOUTH, JAW])] + head
     return moving, (moving[:1] - moving).astype(np.float32)
+
+
+def inner_mouth(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """float32 [T, size, size] in [0, 1]: each frame's inner-lip polygon (points 60-67), anti-aliased, so
+    a mouth a pixel open still counts in part."""
+    subpixel = 4  # fillPoly's fractional bits: the lips move by less than a pixel at 64 px
+    inside = np.zeros((len(landmarks), size, size), dtype=np.uint8)
+    for frame, points in zip(inside, np.asarray(landmarks, dtype=np.float64)):
+        polygon = np.round(points[INNER_LIPS] * 2**subpixel).astype(np.int32)
+        cv2.fillPoly(frame, [polygon], 255, lineType=cv2.LINE_AA, shift=subpixel)
+    return inside.astype(np.float32) / 255.0

@@ -15,6 +15,8 @@ N_MFCC = 13  # MFCC-like coefficients per frame (the generator's first layers)
 N_LEVELS = 256  # quantization levels of pitch and energy (one-hot in the data loader)
 N_HEATMAPS = 15  # facial-part contour heatmaps
 HEATMAP_SIZE = 96
+N_VISEMES = 12  # viseme classes of the speech source (features.phonemes.VISEME_OF)
+N_VISEME_FEATURES = N_VISEMES + 1  # the classes' share of each frame and the mouth openness they ask for
 
 FEATURE_KEYS = {
     "frames": "uint8 [T, S, S, 3] RGB face crop",

@@ -12,8 +12,10 @@ generator and the predictors cannot disagree about the window of audio frames th
 
 Sources of the MAN block (paper eq. 1-2) and the conditioning keys the data loader provides for them:
 image -> "source" [B,3,S,S], motion -> "motion" [B,2|15,S,S], eyes -> "eyes" [B,1,S,S] (the eye closure
-map, features.eyes), mel/pitch/energy -> [B,K,256]. The paper's five sources (PAPER_SOURCES, the variant
-t3_all_flow) have no control of the eyes, so its faces never blink; the default adds `eyes`.
+map, features.eyes), mel/pitch/energy -> [B,K,256], visemes -> "visemes" [B,K,13] (what is said, from
+pocketsphinx's phonemes: features.phonemes.viseme_track). The paper's five sources (PAPER_SOURCES, the variant
+t3_all_flow) have no control of the eyes, so its faces never blink; the default adds `eyes` and `visemes`
+(the variant no_visemes leaves the speech source out: its ablation row).
 """
 
 from __future__ import annotations
@@ -22,21 +24,22 @@ import copy
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
-from talking_face.features.schema import N_HEATMAPS, N_LEVELS, N_MEL, N_MFCC
+from talking_face.features.schema import N_HEATMAPS, N_LEVELS, N_MEL, N_MFCC, N_VISEME_FEATURES
 
 VIDEO_SOURCES = ("image", "motion", "eyes")
-AUDIO_SOURCES = ("mel", "pitch", "energy")
+AUDIO_SOURCES = ("mel", "pitch", "energy", "visemes")
 SOURCES = VIDEO_SOURCES + AUDIO_SOURCES
-PAPER_SOURCES = ("image", "motion", *AUDIO_SOURCES)
+PAPER_SOURCES = ("image", "motion", "mel", "pitch", "energy")
 CONDITION_KEYS = {
-    "image": "source", "motion": "motion", "eyes": "eyes", "mel": "mel", "pitch": "pitch", "energy": "energy"
+    "image": "source", "motion": "motion", "eyes": "eyes", "mel": "mel", "pitch": "pitch", "energy": "energy",
+    "visemes": "visemes",
 }  # fmt: skip
 VIDEO_BRANCHES = ("conv2d", "partial_conv2d", "conv2d_eca")
 AUDIO_BRANCHES = ("conv1d", "lstm")
 MOTION_CHANNELS = {"flow": 2, "heatmaps": N_HEATMAPS}
 OUTPUTS = ("composite", "direct")
 MASK_REGIONS = ("parts", "anywhere")
-AUDIO_FEATURES = {"mel": N_MEL, "pitch": N_LEVELS, "energy": N_LEVELS}
+AUDIO_FEATURES = {"mel": N_MEL, "pitch": N_LEVELS, "energy": N_LEVELS, "visemes": N_VISEME_FEATURES}
 
 
 def _default_branches() -> dict[str, str]:
@@ -175,12 +178,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "t2_eca_lstm": _branches("conv2d_eca", "lstm"),
     "t3_all_flow": _sources(*PAPER_SOURCES),
     "t3_all_heatmaps": _sources(*PAPER_SOURCES, motion="heatmaps"),
-    "t3_no_motion": _sources("image", *AUDIO_SOURCES),
+    "t3_no_motion": _sources("image", "mel", "pitch", "energy"),
     "t3_no_mel": _sources("image", "motion", "pitch", "energy"),
     "t3_no_pitch": _sources("image", "motion", "mel", "energy"),
     "t3_no_energy": _sources("image", "motion", "mel", "pitch"),
     "t3_no_pitch_energy": _sources("image", "motion", "mel"),
     "t3_image_mel": _sources("image", "mel"),
+    "no_visemes": _sources(*(source for source in SOURCES if source != "visemes")),  # ours without the speech source
 }
 
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from talking_face.models.discriminator import ScaleOutput
 from talking_face.models.predictors import warp
+from talking_face.models.sync_expert import lower_face
 
 log = logging.getLogger(__name__)
 ADVERSARIAL_MODES = ("hinge", "lsgan")
@@ -98,6 +99,15 @@ def region_loss(image: torch.Tensor, target: torch.Tensor, weights: torch.Tensor
     if total <= 0:
         return image.new_zeros(())
     return ((image - target).abs().mean(1, keepdim=True) * weights).sum() / total
+
+
+def expert_sync_loss(expert: nn.Module, frames: torch.Tensor, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wav2Lip's expert sync loss: -log of the frozen lip-sync expert's cosine similarity, mapped to (0, 1],
+    between windows of generated frames [N, frames, 3, S, S] in [-1, 1] and their speech [N, n_mels, steps];
+    returns (loss, the mean cosine similarity). A discriminator cannot teach sync from a few people."""
+    faces = lower_face((frames + 1) / 2, expert.config)
+    similarity = (expert.embed_video(faces) * expert.embed_audio(mel.to(faces.dtype))).sum(-1)
+    return -torch.log(((similarity + 1) / 2).clamp_min(1e-4)).mean(), similarity.mean().detach()
 
 
 def mask_sparsity_loss(mask: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:

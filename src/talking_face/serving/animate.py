@@ -22,12 +22,13 @@ import torch
 
 from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_hop
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
+from talking_face.features.phonemes import speech_visemes
 from talking_face.models.generator import GeneratorOutput
 from talking_face.serving.blinks import EyeControls
 from talking_face.serving.parts import source_parts
 from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.stepper import FrameStepper
-from talking_face.conditioning.inputs import AUDIO_KEYS, generator_conditioning, motion_for_generator, next_context
+from talking_face.conditioning.inputs import generator_conditioning, motion_for_generator, next_context
 from talking_face.conditioning.tensors import audio_conditioning, to_image_tensor
 
 CHUNK_FRAMES = 750  # frames whose audio is analysed and batched together (30 s at 25 fps)
@@ -70,6 +71,7 @@ def audio_chunks(
     params: dict,
     chunk_frames: int = CHUNK_FRAMES,
     margin: int = MARGIN_FRAMES,
+    visemes: bool = False,
 ) -> Iterator[tuple[dict[str, np.ndarray], int, int]]:
     """(features, offset, count) for each chunk of frames: the chunk is `count` frames of `features` from
     `offset` on.
@@ -77,7 +79,8 @@ def audio_chunks(
     A chunk's features come from its audio plus `margin` frames either side (cut at the clip's ends), so
     every window the chunk needs sees the same samples as in the whole clip; segments start on frames where
     the video and the pitch/energy hops meet, so those grids line up too. Audio up to one chunk long is
-    analysed whole, exactly as the features pipeline does.
+    analysed whole, exactly as the features pipeline does. `visemes`: the speech source's track too
+    (recognised on the same audio; a clip in training is recognised whole).
     """
     options = {**AUDIO_DEFAULTS, **params}
     hop = video_hop(int(options["sample_rate"]), fps)
@@ -85,19 +88,28 @@ def audio_chunks(
     for first in range(0, n_frames, chunk_frames):
         start = max(0, first - margin) // align * align
         stop = min(n_frames, first + chunk_frames + margin)
-        features = audio_features(audio[start * hop : stop * hop], stop - start, fps, options)
+        segment = audio[start * hop : stop * hop]
+        features = audio_features(segment, stop - start, fps, options)
+        if visemes:
+            features["visemes"] = speech_visemes(segment, stop - start, int(options["sample_rate"]), fps)
         yield features, first - start, min(chunk_frames, n_frames - first)
 
 
+def stack_rows(rows: list[dict[str, torch.Tensor]], device) -> dict[str, torch.Tensor]:
+    """Per-frame audio inputs (`audio_conditioning`) -> one [N, K, F] tensor per key."""
+    return {key: torch.stack([row[key] for row in rows]).to(device) for key in rows[0]}
+
+
 def audio_batches(
-    audio: np.ndarray, n_frames: int, fps: float, params: dict, window: int, device
+    audio: np.ndarray, n_frames: int, fps: float, params: dict, window: int, device, visemes: bool = False
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """The generator's audio inputs (AUDIO_KEYS), BATCH_FRAMES frames at a time, each [N, K, F]."""
-    for features, offset, count in audio_chunks(audio, n_frames, fps, params, CHUNK_FRAMES, MARGIN_FRAMES):
+    """The generator's audio inputs (AUDIO_KEYS, and "visemes" when asked), BATCH_FRAMES frames at a time,
+    each [N, K, F]."""
+    chunks = audio_chunks(audio, n_frames, fps, params, CHUNK_FRAMES, MARGIN_FRAMES, visemes)
+    for features, offset, count in chunks:
         for begin in range(offset, offset + count, BATCH_FRAMES):
             frames = range(begin, min(begin + BATCH_FRAMES, offset + count))
-            rows = [audio_conditioning(features, t, window) for t in frames]
-            yield {key: torch.stack([row[key] for row in rows]).to(device) for key in AUDIO_KEYS}
+            yield stack_rows([audio_conditioning(features, t, window) for t in frames], device)
 
 
 class FaceAnimator:
@@ -152,5 +164,6 @@ def animate(
     n_frames = frame_count(len(audio), int(audio_params["sample_rate"]), fps)
     eyes = EyeControls.for_model(model, source_crop, n_frames, blink_rate, blink_seed)
     animator = FaceAnimator(model, source_crop, eyes, mouth_strength)
-    for frames_audio in audio_batches(audio, n_frames, fps, audio_params, model.audio_window, animator.device):
+    batches = audio_batches(audio, n_frames, fps, audio_params, model.audio_window, animator.device, model.uses_visemes)
+    for frames_audio in batches:
         yield from animator.frames(frames_audio)

@@ -24,10 +24,10 @@ import torch
 
 from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_hop
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
-from talking_face.serving.animate import BATCH_FRAMES, FaceAnimator, GeneratedFrame, frame_count
+from talking_face.features.phonemes import speech_visemes
+from talking_face.serving.animate import BATCH_FRAMES, FaceAnimator, GeneratedFrame, frame_count, stack_rows
 from talking_face.serving.blinks import EyeControls
 from talking_face.conditioning.bundle import TalkingFaceModel
-from talking_face.conditioning.inputs import AUDIO_KEYS
 from talking_face.conditioning.tensors import audio_conditioning
 
 # Audio analysed before the first new frame (320 ms): paid on every arrival, so kept short; with it the
@@ -40,8 +40,11 @@ class StreamingAudio:
     """Mono samples at the model's rate arriving in pieces -> the generator's audio inputs (AUDIO_KEYS,
     each [N, K, F]) of the next frames, as soon as their audio has arrived; `finish` gives the rest."""
 
-    def __init__(self, params: dict, fps: float, window: int, device="cpu", left: int = LEFT_MARGIN_FRAMES):
+    def __init__(
+        self, params: dict, fps: float, window: int, device="cpu", left: int = LEFT_MARGIN_FRAMES, visemes: bool = False
+    ):
         self.options = {**AUDIO_DEFAULTS, **params}
+        self.visemes = visemes  # recognised on each arrival's audio: a stream's phonemes may differ from a file's
         self.fps, self.window, self.device, self.left = fps, window, device, left
         self.rate = int(self.options["sample_rate"])
         self.hop = video_hop(self.rate, fps)
@@ -77,9 +80,11 @@ class StreamingAudio:
             stop = min(n_ready, last + self.right) if final else last + self.right
             segment = self.buffer[start * self.hop - self.buffer_start : stop * self.hop - self.buffer_start]
             features = audio_features(segment, stop - start, self.fps, self.options)
+            if self.visemes:
+                features["visemes"] = speech_visemes(segment, stop - start, self.rate, self.fps)
             rows = [audio_conditioning(features, t - start, self.window) for t in range(first, last)]
             self.next_frame = last
-            yield {key: torch.stack([row[key] for row in rows]).to(self.device) for key in AUDIO_KEYS}
+            yield stack_rows(rows, self.device)
         keep_from = max(0, self.next_frame - self.left) // self.align * self.align * self.hop
         if keep_from > self.buffer_start:
             self.buffer = self.buffer[keep_from - self.buffer_start :]
@@ -103,7 +108,8 @@ class LiveAnimation:
         fps = float(model.features["fps"])
         eyes = EyeControls.for_model(model, source_crop, math.ceil(max_seconds * fps) + 1, blink_rate, blink_seed)
         self.animator = FaceAnimator(model, source_crop, eyes, mouth_strength)
-        self.audio = StreamingAudio(model.features["audio"], fps, model.audio_window, self.animator.device)
+        self.audio = StreamingAudio(model.features["audio"], fps, model.audio_window, self.animator.device,
+                                    visemes=model.uses_visemes)  # fmt: skip
 
     def push(self, samples: np.ndarray) -> Iterator[GeneratedFrame]:
         for frames_audio in self.audio.push(samples):

@@ -24,11 +24,15 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from talking_face.features.eyes import eye_aspect_ratio, eye_blobs, eye_closure, eye_closure_maps
-from talking_face.features.parts import mouth_motion, moving_parts
+from talking_face.features.parts import inner_mouth, mouth_motion, moving_parts
+from talking_face.features.phonemes import speech_visemes
+from talking_face.conditioning.sync_inputs import expert_mel, mel_windows
 from talking_face.conditioning.tensors import audio_conditioning, to_image_tensor
+from talking_face.models.sync_expert import SyncExpertConfig
 
-# The keys of an item with a frame dimension.
-FRAME_KEYS = ("target", "heatmaps", "flow", "eyes", "mouth_points", "mouth_shifts", "mel", "pitch", "energy", "mfcc")
+# The keys of an item with a frame dimension ("visemes" too when the dataset computes them).
+FRAME_KEYS = ("target", "heatmaps", "flow", "eyes", "mouth_points", "mouth_shifts", "mouth_inside", "mel", "pitch",
+              "energy", "mfcc")  # fmt: skip
 
 
 def clip_length(path: str | Path) -> int:
@@ -51,12 +55,23 @@ def with_source_maps(clip: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     points, shifts = mouth_motion(landmarks)
     return {**clip, "eye_closure": closure, "eye_blobs": eye_blobs(landmarks[0], size),
             "parts": moving_parts(landmarks[0], size), "mouth_points": (2 * points + 1) / size - 1,
-            "mouth_shifts": 2 * shifts / size}  # fmt: skip
+            "mouth_shifts": 2 * shifts / size, "mouth_inside": inner_mouth(landmarks, size)}  # fmt: skip
+
+
+def with_speech(clip: dict[str, np.ndarray], visemes: bool, expert: SyncExpertConfig | None) -> dict[str, np.ndarray]:
+    """The clip with, from its audio, the speech source's visemes [T, 13] and the lip-sync expert's mel
+    [T * k, n_mels] (`conditioning.sync_inputs.expert_mel`), where asked."""
+    frames, audio, fps = len(clip["pitch"]), clip["audio"], float(clip["fps"])
+    rate = int(round(len(audio) * fps / frames))
+    extra = {"visemes": speech_visemes(audio, frames, rate, fps)} if visemes else {}
+    if expert is not None:
+        extra["expert_mel"] = expert_mel(audio, frames, rate, fps, expert)
+    return {**clip, **extra}
 
 
 # The maps of a training item that live on the face crop, and how each is padded where a zoom reaches past it.
 SPATIAL_KEYS = {"source": "border", "previous": "border", "target": "border", "heatmaps": "zeros", "flow": "zeros",
-                "eyes": "zeros", "parts": "zeros"}  # fmt: skip
+                "eyes": "zeros", "parts": "zeros", "mouth_inside": "zeros"}  # fmt: skip
 
 
 def jitter_geometry(item: dict[str, torch.Tensor], strength: float) -> dict[str, torch.Tensor]:
@@ -110,6 +125,8 @@ class FeatureFrameDataset(Dataset):
         cache_clips: int = 8,
         colour_jitter: float = 0.0,
         geometry_jitter: float = 0.0,
+        visemes: bool = False,
+        expert: SyncExpertConfig | dict | None = None,
     ):
         self.paths = [str(p) for p in paths]
         self.context = context
@@ -118,6 +135,8 @@ class FeatureFrameDataset(Dataset):
         self.cache_clips = cache_clips
         self.colour_jitter = colour_jitter
         self.geometry_jitter = geometry_jitter
+        self.visemes = visemes
+        self.expert = SyncExpertConfig(**expert) if isinstance(expert, dict) else expert
         self._cache: OrderedDict[str, dict] = OrderedDict()
         lengths = [self._length(p) for p in self.paths]
         self.index = [(clip, t) for clip, n in enumerate(lengths) for t in range(n - rollout + 1)]
@@ -132,7 +151,7 @@ class FeatureFrameDataset(Dataset):
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]
-        clip = with_source_maps(self._load(path))
+        clip = with_speech(with_source_maps(self._load(path)), self.visemes, self.expert)
         self._cache[path] = clip
         if len(self._cache) > self.cache_clips:
             self._cache.popitem(last=False)
@@ -150,6 +169,7 @@ class FeatureFrameDataset(Dataset):
             "eyes": torch.from_numpy(eye_closure_maps(clip["eye_blobs"], clip["eye_closure"][t : t + 1])[0]),
             "mouth_points": torch.from_numpy(clip["mouth_points"][t]),
             "mouth_shifts": torch.from_numpy(clip["mouth_shifts"][t]),
+            "mouth_inside": torch.from_numpy(clip["mouth_inside"][t])[None],
             **audio_conditioning(clip, t, self.audio_window),
         }
 
@@ -162,8 +182,11 @@ class FeatureFrameDataset(Dataset):
             "source": to_image_tensor(source),
             "previous": to_image_tensor(previous_frames(clip["frames"], source, start, self.context)),
             "parts": torch.from_numpy(clip["parts"])[None],
-            **{key: torch.stack([frame[key] for frame in frames]) for key in FRAME_KEYS},
+            **{key: torch.stack([frame[key] for frame in frames]) for key in frames[0]},
         }
+        if self.expert is not None:  # the expert's speech for every window of `frames` frames in the sequence
+            starts = np.arange(start, start + self.rollout - self.expert.frames + 1)
+            item["expert_mel"] = torch.from_numpy(mel_windows(clip["expert_mel"], starts, self.expert))
         if self.colour_jitter > 0:
             item["source"], item["previous"], item["target"] = jitter_colours(
                 [item["source"], item["previous"], item["target"]], self.colour_jitter
@@ -177,7 +200,12 @@ class FeatureFrameDataset(Dataset):
 def frame_inputs(batch: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
     """Frame k of every sequence in a batch: the per-frame keys without their frame dimension, the source and
     its moving parts."""
-    return {"source": batch["source"], "parts": batch["parts"], **{key: batch[key][:, k] for key in FRAME_KEYS}}
+    return {"source": batch["source"], "parts": batch["parts"], **{key: batch[key][:, k] for key in frame_keys(batch)}}
+
+
+def frame_keys(batch: dict[str, torch.Tensor]) -> tuple[str, ...]:
+    """The keys of a batch with a frame dimension."""
+    return FRAME_KEYS + (("visemes",) if "visemes" in batch else ())
 
 
 def flatten_frames(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -186,7 +214,7 @@ def flatten_frames(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {
         "source": batch["source"].repeat_interleave(length, 0),
         "parts": batch["parts"].repeat_interleave(length, 0),
-        **{key: batch[key].flatten(0, 1) for key in FRAME_KEYS},
+        **{key: batch[key].flatten(0, 1) for key in frame_keys(batch)},
     }
 
 

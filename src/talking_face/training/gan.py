@@ -2,7 +2,9 @@
 
 Generator loss (paper section 3.4): adversarial + CAM (eq. 3) + feature matching + L1 reconstruction on the
 whole frame plus the weighted lower half (eq. 5) + the predictor's MSE + VGG perceptual (only with local
-weights); with the composite head, plus the mask's sparsity (L1) and smoothness (total variation). Frames are conditioned as at generation time: a batch holds short sequences, the first frame of
+weights); with the composite head, plus the mask's sparsity (L1) and smoothness (total variation); the
+L1 inside the real inner lips (`mouth_interior`: an open mouth shows a dark interior, not a pale patch); and,
+given the frozen lip-sync expert, its sync loss on every 5-frame window of the generated sequences (`sync`). Frames are conditioned as at generation time: a batch holds short sequences, the first frame of
 each sees the real frames before it (the source repeated before the clip starts) and every later frame the
 model's own previous outputs. Trained on real previous frames only, the jointly trained predictor passes
 their appearance on to the generator, which then drifts when generation feeds it its own frames;
@@ -15,6 +17,7 @@ import torch
 
 from talking_face.models import MANGenerator, MultiScaleDiscriminator, ScaleOutput, model_config, rho_table
 from talking_face.models import losses
+from talking_face.models.sync_expert import load_expert
 from talking_face.conditioning.inputs import (
     generator_conditioning,
     motion_for_generator,
@@ -61,6 +64,8 @@ class GANTask:
         self.mode = config["adversarial"]
         self.predictor_learns_from_generator = bool(config.get("predictor_learns_from_generator", False))
         self.perceptual = losses.PerceptualLoss(config.get("vgg_weights_path"))
+        # Frozen and outside `modules`: neither trained, checkpointed nor wrapped for DDP.
+        self.expert = load_expert(config["sync_expert_state"]).requires_grad_(False) if config.get("sync_expert_state") else None
         self._last = None
 
     def rollout_contexts(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -122,16 +127,36 @@ class GANTask:
                 # The painted pixels learn the frame directly: behind a nearly closed mask they would get
                 # almost no gradient, stay poor, and the mask would never open (eyelids, inside the mouth).
                 terms["painted"] = losses.reconstruction_loss(output.painted, batch["target"], weights["mouth"])
-            g_loss = sum(weights[name] * value for name, value in terms.items())
+            terms["mouth_interior"] = losses.region_loss(fake, batch["target"], batch["mouth_inside"])
+            sync_figures = {}
+            if self.expert is not None and sequences["expert_mel"].shape[1] > 0:
+                terms["sync"], sync_figures = self.expert_sync(sequences, fake)
+            g_loss = sum(weights.get(name, 0.0) * value for name, value in terms.items())
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()
         self._last = (batch, output)
         metrics = {f"g_{name}": value.item() for name, value in terms.items()}
-        metrics.update(g_total=g_loss.item(), d_adversarial=d_adversarial.item(), d_cam=d_cam.item())
+        metrics.update(g_total=g_loss.item(), d_adversarial=d_adversarial.item(), d_cam=d_cam.item(), **sync_figures)
         for block, rho in rho_table(generator).items():
             metrics.update({f"rho/{block}/{source}": weight for source, weight in rho.items()})
         return metrics
+
+    def expert_sync(self, sequences: dict[str, torch.Tensor], fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The expert's sync loss on every window of the generated sequences, and its figures: the mean cosine
+        similarity of the generated and of the real windows to their speech."""
+        expert = self.expert.to(fake.device)
+        batch, length = sequences["target"].shape[:2]
+        size = expert.config.frames
+        starts = range(length - size + 1)
+        generated = fake.view(batch, length, *fake.shape[1:])
+        windows = torch.cat([generated[:, s : s + size] for s in starts])  # window-major, as the mel below
+        mel = sequences["expert_mel"].transpose(0, 1).flatten(0, 1)
+        loss, similarity = losses.expert_sync_loss(expert, windows, mel)
+        with torch.no_grad():
+            real = torch.cat([sequences["target"][:, s : s + size] for s in starts])
+            _, real_similarity = losses.expert_sync_loss(expert, real, mel)
+        return loss, {"expert_cos_generated": similarity.item(), "expert_cos_real": real_similarity.item()}
 
     def snapshot(self, sequences, logger, step: int) -> None:
         batch, output = self._last

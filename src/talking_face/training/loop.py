@@ -94,6 +94,8 @@ def dataset_options(config: dict) -> dict:
         "rollout": int(config.get("rollout_frames", 1)),
         "colour_jitter": float(config.get("colour_jitter", 0.0)),
         "geometry_jitter": float(config.get("geometry_jitter", 0.0)),
+        "visemes": bool(config.get("visemes", False)),
+        "expert": config.get("sync_expert_config"),
     }
 
 

@@ -69,6 +69,7 @@ def loop_config(params: dict, model: dict, data: list[str] | dict, image_size: i
         **({"feature_shards": with_absolute_uri(data)} if isinstance(data, dict) else {"feature_paths": sorted(data)}),
         "context_frames": models.flow.context_frames,
         "audio_window": models.generator.audio_window,
+        "visemes": "visemes" in models.generator.man.enabled,
         "seed": seed,
         "use_gpu": bool(ray_params.get("use_gpu", False)),
     }
@@ -103,6 +104,8 @@ def run_name(prefix: str, config: dict) -> str:
         identity["networks"] = repr(SyncExpert(SyncExpertConfig(**config["expert"])))
     else:
         identity["networks"] = model_config(config["preset"], config.get("variant"), config.get("overrides")).to_dict()
+    if "sync_expert_state" in identity:  # the frozen expert of the sync loss, by its version
+        identity["sync_expert_state"] = identity["sync_expert_state"]["version"]
     if "feature_shards" in identity:  # the shards' layout, not where they are stored nor the store's options
         identity["feature_shards"] = [[shard["path"], [clip["clip_id"] for clip in shard["clips"]]]
                                       for shard in identity["feature_shards"]["index"]["shards"]]  # fmt: skip
@@ -161,6 +164,14 @@ def gan_predictor_state(config: dict, predictor_states: dict[str, dict]) -> dict
     hourglass), from pretraining's {"keypoint": ..., "flow": ...}."""
     models = model_config(config["preset"], config.get("variant"), config["overrides"])
     return predictor_states[motion_predictor_name(models)]
+
+
+def with_sync_expert(config: dict, expert: dict) -> dict:
+    """The GAN configuration with the frozen lip-sync expert (`expert_state`) its sync loss scores the generated
+    frames with, when that loss has a weight; the data then carries the expert's speech windows."""
+    if not config["loss_weights"].get("sync"):
+        return config
+    return {**config, "sync_expert_state": expert, "sync_expert_config": expert["config"]}
 
 
 def train_gan(config: dict, ray_params: dict, predictor_states: dict, features: dict) -> tuple[dict, pd.DataFrame]:

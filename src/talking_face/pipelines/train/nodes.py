@@ -12,17 +12,19 @@ from talking_face.evaluation.calibration import Judge, calibrate_mouth_strength,
 from talking_face.evaluation.run import select_clips
 from talking_face.models.sync_expert import load_expert
 from talking_face.registry.gate import gate
-from talking_face.training.run import loop_config, train_gan
+from talking_face.training.run import loop_config, train_gan, with_sync_expert
 
 
 def train_man_gan(
-    data: list[str] | dict, predictors: dict, params: dict, model: dict, ray_params: dict, features: dict, seed: int
+    data: list[str] | dict, predictors: dict, params: dict, model: dict, ray_params: dict, features: dict, seed: int,
+    expert: dict,
 ) -> tuple[dict, pd.DataFrame]:
     """The trained model bundle's state (generator, motion predictor, configuration, feature parameters)
-    and the run's loss history (one row per logged step) for DVC plots."""
+    and the run's loss history (one row per logged step) for DVC plots; `expert` (the lip-sync expert's file)
+    scores the generated frames when the sync loss has a weight."""
     extract = features["extract"]
     config = loop_config(params, model, data, int(extract["crop_size"]), seed, ray_params)
-    return train_gan(config, ray_params, predictors, extract)
+    return train_gan(with_sync_expert(config, expert), ray_params, predictors, extract)
 
 
 def calibrate_model(

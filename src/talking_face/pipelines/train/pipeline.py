@@ -24,6 +24,7 @@ def gan_pipeline() -> Pipeline:
                     "params:ray",
                     "params:features",
                     "params:seed",
+                    "sync_expert",
                 ],
                 ["gan_model", "train_history"],
                 name="train_man_gan",
