@@ -21,6 +21,7 @@ import torch
 from talking_face.features.audio import audio_features
 from talking_face.features.extract import resolve_params
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
+from talking_face.features.phonemes import speech_visemes
 from talking_face.media.audio import read_audio
 from talking_face.models import model_config
 from talking_face.serving import animate as animate_module
@@ -59,6 +60,8 @@ def plain_frames(
     fps, params = float(model.features["fps"]), model.features["audio"]
     n_frames = frame_count(len(audio), int(params["sample_rate"]), fps)
     clip = audio_features(audio, n_frames, fps, params)
+    if model.uses_visemes:
+        clip["visemes"] = speech_visemes(audio, n_frames, int(params["sample_rate"]), fps)
     eyes = EyeControls.for_model(model, crop, n_frames, blink_rate)
     source = to_image_tensor(crop)[None]
     parts = source_parts(model, crop)

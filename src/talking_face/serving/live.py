@@ -34,6 +34,9 @@ from talking_face.conditioning.tensors import audio_conditioning
 # features equal those of 1 s of margin on GRID and CREMA-D clips (the pitch tracker's reach; 3 frames is not enough).
 LEFT_MARGIN_FRAMES = 8
 ANALYSIS_FRAMES = 2  # frames of audio analysed beyond the last window frame (mel FFT half-width, pitch filters)
+# Audio the phoneme recogniser hears before the first new frame (1 s): it needs the words around a sound; even
+# so a stream's visemes only approximate a file's, which the recogniser hears whole.
+VISEME_LEFT_FRAMES = 25
 
 
 class StreamingAudio:
@@ -44,7 +47,7 @@ class StreamingAudio:
         self, params: dict, fps: float, window: int, device="cpu", left: int = LEFT_MARGIN_FRAMES, visemes: bool = False
     ):
         self.options = {**AUDIO_DEFAULTS, **params}
-        self.visemes = visemes  # recognised on each arrival's audio: a stream's phonemes may differ from a file's
+        self.visemes = visemes
         self.fps, self.window, self.device, self.left = fps, window, device, left
         self.rate = int(self.options["sample_rate"])
         self.hop = video_hop(self.rate, fps)
@@ -81,11 +84,14 @@ class StreamingAudio:
             segment = self.buffer[start * self.hop - self.buffer_start : stop * self.hop - self.buffer_start]
             features = audio_features(segment, stop - start, self.fps, self.options)
             if self.visemes:
-                features["visemes"] = speech_visemes(segment, stop - start, self.rate, self.fps)
+                heard = max(0, first - VISEME_LEFT_FRAMES)
+                speech = self.buffer[heard * self.hop - self.buffer_start : stop * self.hop - self.buffer_start]
+                features["visemes"] = speech_visemes(speech, stop - heard, self.rate, self.fps)[start - heard :]
             rows = [audio_conditioning(features, t - start, self.window) for t in range(first, last)]
             self.next_frame = last
             yield stack_rows(rows, self.device)
-        keep_from = max(0, self.next_frame - self.left) // self.align * self.align * self.hop
+        kept = max(self.left, VISEME_LEFT_FRAMES) if self.visemes else self.left
+        keep_from = max(0, self.next_frame - kept) // self.align * self.align * self.hop
         if keep_from > self.buffer_start:
             self.buffer = self.buffer[keep_from - self.buffer_start :]
             self.buffer_start = keep_from
