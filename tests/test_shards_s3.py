@@ -59,6 +59,7 @@ def s3_shards(grid_dir, s3_storage):
 
 @pytest.fixture(scope="module")
 def local_ray():
+    ray.shutdown()  # a Ray an earlier test of this process started would refuse the settings below
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

@@ -17,7 +17,7 @@ from talking_face.versioning import data_version
 logger = logging.getLogger(__name__)
 
 # The inputs of the nodes that train (pretraining, the GAN) or register: their runs carry the data version.
-DATA_VERSION_INPUTS = ("training_feature_paths", "data_version")
+DATA_VERSION_INPUTS = ("training_feature_paths", "training_data", "data_version")
 DATA_VERSION_TAG = "data_version"
 PACKAGES_ARTIFACT = "environment/packages.txt"
 KEDRO_MLFLOW_LOGGER = "kedro_mlflow.framework.hooks.mlflow_hook"
