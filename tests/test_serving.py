@@ -5,6 +5,7 @@ flat memory on long audio, and the `mlflow models serve` round trip."""
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import json
 import threading
@@ -24,6 +25,7 @@ from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.features.phonemes import speech_visemes
 from talking_face.media.audio import read_audio
 from talking_face.models import model_config
+from talking_face.models.man import man_blocks
 from talking_face.serving import animate as animate_module
 from talking_face.serving.animate import GeneratedFrame, animate, audio_chunks, frame_count, generated_frame
 from talking_face.serving.blinks import EyeControls
@@ -103,6 +105,10 @@ def test_fast_generation_matches_the_plain_generator(model, monkeypatch):
 
 
 def test_blinks_off_is_the_open_eye_control_and_a_blink_changes_the_frames_from_its_first_frame_on(model):
+    model = copy.deepcopy(model)
+    for _, block in man_blocks(model.generator):  # an untrained model weighs all 7 sources alike: let the eyes show
+        with torch.no_grad():
+            block.logits[block.sources.index("eyes")] = 2.0
     crop = face_photo(photo(256), model.image_size, model.features["crop_margin"]).crop
     audio = speech(1.6)
     with torch_threads(1):
