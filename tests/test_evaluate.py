@@ -95,7 +95,7 @@ def test_side_by_side_videos_with_audio_and_the_figures(project):
     facts = probe(videos[0])
     assert facts.width == 3 * 256 and facts.frame_count == 25 and facts.audio_rate == 16000
     assert facts.audio_duration_s == pytest.approx(1.0, abs=0.1)
-    for folder in ("evaluation_attention", "evaluation_ear"):
+    for folder in ("evaluation_attention", "evaluation_ear", "evaluation_mouth"):
         figures = sorted((project / "data/08_reporting" / folder).glob("*.png"))
         assert [figure.stem for figure in figures] == ["spk00_clip01", "spk01_clip01"]
         assert all(figure.stat().st_size > 5_000 for figure in figures)
@@ -108,7 +108,8 @@ def test_everything_is_logged_to_the_mlflow_run(project, metrics):
     assert run.data.metrics["evaluation.test_unseen.model.lmd_mouth"] == pytest.approx(metrics["test_unseen.model.lmd_mouth"])
     logged = {item.path for item in client.list_artifacts(run.info.run_id, "evaluation")}
     assert {"evaluation/metrics.json", "evaluation/metrics_table.md", "evaluation/evaluation_per_clip.csv"} <= logged
-    assert {"evaluation/evaluation_videos", "evaluation/evaluation_attention", "evaluation/evaluation_ear"} <= logged
+    assert {"evaluation/evaluation_videos", "evaluation/evaluation_attention", "evaluation/evaluation_ear",
+            "evaluation/evaluation_mouth"} <= logged
     videos = [item.path for item in client.list_artifacts(run.info.run_id, "evaluation/evaluation_videos")]
     assert len(videos) == 2
 

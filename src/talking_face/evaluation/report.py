@@ -202,3 +202,38 @@ def ear_figure(example: ClipExample, title: str, threshold: float, min_frames: i
     clip's open level as blinks are counted, blinks shaded."""
     curves = {name: blinks.relative_ear(example.ear[name]) for name in ("real", "generated") if name in example.ear}
     return blinks.plot_ear_curve(curves, example.fps, threshold, min_frames, title=title, ylabel="EAR / open EAR")
+
+
+def mouth_strip(example: ClipExample, title: str, n_frames: int = 12, step: int = 2) -> Figure:
+    """The lower face, real above generated, at every `step`-th frame of the stretch where the real mouth
+    moves most, over the inner-lip gap of both through the whole clip (the stretch shaded): whether the
+    generated mouth opens and closes with the speech, as a person judges it."""
+    count = len(example.real)
+    span = min(count, n_frames * step)
+    real_gap = np.nan_to_num(example.opening.get("real", np.zeros(count)))
+    start = max(range(count - span + 1), key=lambda first: float(np.std(real_gap[first:first + span])))
+    indices = np.arange(start, start + span, step)
+    figure = Figure(figsize=(1.1 * len(indices) + 0.8, 3.8), dpi=100, layout="constrained")
+    grid = figure.add_gridspec(3, len(indices), height_ratios=(1, 1, 1.4))
+    half = example.real.shape[1] // 2
+    for row, (name, frames) in enumerate((("real", example.real), ("generated", example.generated))):
+        for column, index in enumerate(indices):
+            axis = figure.add_subplot(grid[row, column])
+            axis.imshow(frames[index, half:])
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(f"{index / example.fps:.2f} s", fontsize=7)
+            if column == 0:
+                axis.set_ylabel(name, fontsize=9)
+    curves = figure.add_subplot(grid[2, :])
+    seconds = np.arange(count) / example.fps
+    for name in ("real", "generated"):
+        if name in example.opening:
+            curves.plot(seconds[: len(example.opening[name])], example.opening[name], label=name, linewidth=1)
+    curves.axvspan(start / example.fps, (start + span - 1) / example.fps, color="grey", alpha=0.2)
+    curves.set_xlabel("s", fontsize=8)
+    curves.set_ylabel("inner-lip gap", fontsize=8)
+    curves.legend(fontsize=7, loc="upper right")
+    figure.suptitle(title, fontsize=10)
+    return figure

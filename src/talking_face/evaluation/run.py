@@ -49,6 +49,7 @@ class ClipExample:
     fps: float
     sample_rate: int
     ear: dict[str, np.ndarray] = field(default_factory=dict)  # {"real" | "generated" | "baseline": EAR [T]}
+    opening: dict[str, np.ndarray] = field(default_factory=dict)  # the same systems' inner-lip gap [T]
 
     @property
     def baseline(self) -> np.ndarray:
@@ -154,6 +155,7 @@ def evaluate_model(
     (fps and sample_rate always come from each clip); `expert`, the lip-sync expert, adds its keys."""
     metric_params = {**DEFAULT_PARAMS, **((params or {}).get("metrics") or {})}
     rows, examples = [], {}
+    example_sets, shown_sets = {_set_key(clip) for clip in clips}, set()
     model.eval()
     for clip in tqdm(clips, desc="evaluate clips", unit="clip"):
         real, audio, fps = load_clip_media(clip["path"])
@@ -165,20 +167,22 @@ def evaluate_model(
                            clip["clip_id"], len(generated), len(real), min(len(generated), len(real)))
             count = min(len(generated), len(real))
             real, generated, attention = real[:count], generated[:count], attention[:count]
-        scores, ear = score_clip(real, generated, audio, clip_params, expert)
+        scores, ear, opening = score_clip(real, generated, audio, clip_params, expert)
         identity = {key: clip[key] for key in ("clip_id", "speaker", "corpus", "split") if key in clip}
         rows.extend({**identity, "system": system, **values} for system, values in scores.items())
-        if len(examples) < n_examples:
+        # One example per corpus and split before a second of any: the report shows every kind of face.
+        if len(examples) < n_examples and (_set_key(clip) not in shown_sets or shown_sets >= example_sets):
             rate = clip_params["sample_rate"]
-            examples[clip["clip_id"]] = ClipExample(real, generated, attention, audio, fps, rate, ear)
+            examples[clip["clip_id"]] = ClipExample(real, generated, attention, audio, fps, rate, ear, opening)
+            shown_sets.add(_set_key(clip))
     return EvaluationResult(per_clip=pd.DataFrame(rows, columns=_columns(rows)), examples=examples)
 
 
 def score_clip(
     real: np.ndarray, generated: np.ndarray, audio: np.ndarray, params: dict, expert: SyncExpert | None = None
-) -> tuple[dict, dict]:
+) -> tuple[dict, dict, dict]:
     """Metrics of the model's frames and of the static baseline against `real`, and the real video's own;
-    plus the EAR curve of each. Landmarks of the real frames and the speech's phonemes are found once and
+    plus the EAR curve and the inner-lip gap of each. Landmarks of the real frames and the speech's phonemes are found once and
     shared."""
     source = real[0]
     baseline = static_baseline(source, len(real))
@@ -193,7 +197,8 @@ def score_clip(
         "real": real_reference(real, audio, source, params, tracks["real"], **shared),
     }
     ear = {name: eye_aspect_ratio(track.landmarks) for name, track in tracks.items()}
-    return scores, ear
+    opening = {name: sync.mouth_opening(track.landmarks, params["mouth_normalise_by"]) for name, track in tracks.items()}
+    return scores, ear, opening
 
 
 def real_reference(
@@ -221,6 +226,10 @@ def real_reference(
         shifted = lip_sync.expert_sync(expert, real, late, params["sample_rate"], params["fps"], params["expert_max_offset"])
         result["expert_shifted_confidence"] = shifted.confidence
     return result
+
+
+def _set_key(clip: dict) -> tuple[str, str]:
+    return clip.get("split", ""), clip.get("corpus", "")
 
 
 def _columns(rows: list[dict]) -> list[str]:

@@ -34,10 +34,11 @@ def summarise_evaluation(per_clip: pd.DataFrame, params: dict) -> tuple[dict, di
     return summary, metric_history(summary), table
 
 
-def render_examples(examples: dict[str, ClipExample], params: dict) -> tuple[dict, dict, dict]:
-    """Per example clip: the real | generated | baseline mp4 with audio, the CAM strip and the EAR plot."""
+def render_examples(examples: dict[str, ClipExample], params: dict) -> tuple[dict, dict, dict, dict]:
+    """Per example clip: the real | generated | baseline mp4 with audio, the CAM strip, the EAR plot and
+    the lower-face strip."""
     metrics = params.get("metrics") or {}
-    videos, strips, ear_plots = {}, {}, {}
+    videos, strips, ear_plots, mouth_strips = {}, {}, {}, {}
     for clip_id, example in examples.items():
         frames = report.side_by_side(example, int(params["panel_size"]))
         videos[clip_id] = (frames, example.audio, example.fps, example.sample_rate)
@@ -45,4 +46,5 @@ def render_examples(examples: dict[str, ClipExample], params: dict) -> tuple[dic
         strips[clip_id] = report.attention_strip(example, title, int(params["strip_frames"]))
         threshold, min_frames = metrics.get("ear_threshold", RELATIVE_THRESHOLD), metrics.get("blink_min_frames", 2)
         ear_plots[clip_id] = report.ear_figure(example, f"{clip_id}: eye aspect ratio", threshold, min_frames)
-    return videos, strips, ear_plots
+        mouth_strips[clip_id] = report.mouth_strip(example, f"{clip_id}: the lower face, real above generated")
+    return videos, strips, ear_plots, mouth_strips

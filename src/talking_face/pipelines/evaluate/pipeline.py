@@ -29,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 render_examples,
                 ["evaluation_examples", "params:evaluate"],
-                ["evaluation_videos", "evaluation_attention_strips", "evaluation_ear_curves"],
+                ["evaluation_videos", "evaluation_attention_strips", "evaluation_ear_curves", "evaluation_mouth_strips"],
                 name="render_evaluation_examples",
             ),
         ]
