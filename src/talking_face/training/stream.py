@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 from torch.utils.data import default_collate
 
@@ -107,11 +109,13 @@ class ShardStream:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
-        filesystem, root = resolve_filesystem(self.index["uri"], self.storage)
         shards = [self.index["shards"][number] for number in plan]
-        dataset = ray.data.read_parquet(
-            [f"{root}/{shard['path']}" for shard in shards], filesystem=filesystem,
-            num_cpus=self.read_cpus,  # 0 by default: reading waits on I/O, and the trainers may hold every core
+        # Not read_parquet: its file-listing task asks for a whole CPU, which a worker holding every core of
+        # its node never frees (training hung there); these read tasks ask for read_cpus (0: they wait on I/O).
+        dataset = ray.data.from_items([{"path": shard["path"]} for shard in shards], override_num_blocks=len(shards))
+        dataset = dataset.map_batches(
+            read_shards, batch_size=1, batch_format="pyarrow", num_cpus=self.read_cpus,
+            fn_kwargs={"uri": self.index["uri"], "storage": self.storage},
         )  # fmt: skip
         pending = iter(zip(plan, shards))
         number, shard = next(pending)
@@ -124,3 +128,9 @@ class ShardStream:
                     yield number, rows
                     number, shard = next(pending, (None, None))
                     rows = []
+
+
+def read_shards(batch, uri: str, storage: dict | None):
+    """The rows of the shards a batch of {"path"} names, as one Arrow table (a Ray Data map function)."""
+    filesystem, root = resolve_filesystem(uri, storage)
+    return pa.concat_tables([pq.read_table(f"{root}/{path}", filesystem=filesystem) for path in batch["path"].to_pylist()])
