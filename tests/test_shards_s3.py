@@ -69,10 +69,12 @@ def conf(name: str) -> dict:
     return yaml.safe_load((PROJECT_ROOT / "conf/base" / f"parameters_{name}.yml").read_text())
 
 
+@pytest.mark.timeout(180)
 def test_pretraining_reads_its_clips_only_from_the_s3_server(s3_shards, local_ray, tmp_path):
     params = {**conf("pretrain")["pretrain"], "steps": 3, "batch_size": 4, "log_every": 1, "checkpoint_every": 3,
               "image_every": 100, "rollout_frames": 2}  # fmt: skip
-    ray_params = {"num_workers": 1, "storage_path": str(tmp_path / "ray")}
+    # The worker holds every CPU of the cluster, as the CPU default does: reading must not wait for one.
+    ray_params = {"num_workers": 1, "storage_path": str(tmp_path / "ray"), "resources_per_worker": {"CPU": 2}}
     config = loop_config(params, MODEL, s3_shards, SIZE, seed=0, ray_params=ray_params)
     assert "feature_paths" not in config
     state = final_state(fit_pretraining(config, ray_params))
