@@ -1,4 +1,4 @@
-"""Many clips: which ones need extracting, and a Ray run that yields their feature records in order.
+"""Many clips: which ones need extracting, and a Ray Data map that yields their feature records in order.
 
 A record is what goes into a clip's feature file: the arrays of features.schema plus the header keys
 (schema.RECORD_KEYS), or only the header with an `error` when the clip cannot be used. Both hashes sit in
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
-from dataclasses import dataclass
+import pickle
+from dataclasses import asdict, dataclass
 from functools import partial
-from itertools import islice
 from typing import Callable, Iterator
 
 import pandas as pd
@@ -61,11 +60,14 @@ def clip_record(job: ClipJob, params: dict, params_hash: str) -> dict:
     return {**features, **header, "summary": json.dumps(feature_summary(job.clip_id, features))}
 
 
-def _run_job(job: ClipJob, params: dict, params_hash: str) -> dict:
+def extract_row(row: dict, params: dict, params_hash: str) -> dict:
+    """A Ray Data map function: the record of the clip a row's job names, pickled (its arrays differ in
+    shape from clip to clip, which Arrow columns would convert for nothing)."""
     import cv2
 
     cv2.setNumThreads(1)  # Ray already runs one task per core; OpenCV's own threads would oversubscribe
-    return clip_record(job, params, params_hash)
+    job = ClipJob(**{key: row[key] for key in ClipJob.__dataclass_fields__})
+    return {"clip_id": job.clip_id, "record": pickle.dumps(clip_record(job, params, params_hash))}
 
 
 def _start_ray(num_cpus: int | None, address: str | None) -> bool:
@@ -91,33 +93,33 @@ def extract_in_parallel(
     address: str | None = None,
     max_in_flight: int | None = None,
 ) -> Iterator[tuple[str, dict]]:
-    """Yields (clip_id, record) in job order while Ray extracts up to `max_in_flight` clips ahead.
+    """Yields (clip_id, record) in job order while a Ray Data map extracts the clips on every core of the
+    cluster, one task per clip and core, at most `max_in_flight` at a time (default: one per CPU).
 
-    The window (default two per CPU) bounds memory however many clips there are. Ray is started on first
-    use and shut down at the end when this call started it; no jobs, no Ray.
+    Ray Data's streaming execution bounds what waits in memory however many clips there are. Ray is
+    started on first use and shut down at the end when this call started it; no jobs, no Ray.
     """
     if not jobs:
         return
-    import ray
+    import ray.data
 
     started = _start_ray(num_cpus, address)
     clips = tqdm(total=len(jobs), desc="feature clips", unit="clip")
     frames = tqdm(total=sum(job.expected_frames for job in jobs), desc="feature frames", unit="frame")
     try:
-        task = ray.remote(num_cpus=1)(_run_job)
-        params_ref = ray.put(params)
-        window = max_in_flight or 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
-        waiting = iter(jobs)
-        pending = deque((job, task.remote(job, params_ref, params_hash)) for job in islice(waiting, window))
-        while pending:
-            job, ref = pending.popleft()
-            record = ray.get(ref)
-            next_job = next(waiting, None)
-            if next_job is not None:
-                pending.append((next_job, task.remote(next_job, params_ref, params_hash)))
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # records come back in job order, as Kedro saves them
+        context.enable_progress_bars = False
+        dataset = ray.data.from_items([asdict(job) for job in jobs], override_num_blocks=len(jobs))
+        dataset = dataset.map(
+            extract_row, fn_kwargs={"params": params, "params_hash": params_hash}, num_cpus=1,
+            concurrency=max_in_flight,
+        )  # fmt: skip
+        for row in dataset.iter_rows():
+            record = pickle.loads(row["record"])
             clips.update(1)
             frames.update(len(record["frames"]) if "frames" in record else 0)
-            yield job.clip_id, record
+            yield row["clip_id"], record
     finally:
         clips.close()
         frames.close()
