@@ -3,7 +3,9 @@ CPU workers writing a checkpoint that a restarted run resumes from."""
 
 from __future__ import annotations
 
+import shutil
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -232,6 +234,15 @@ def test_a_change_to_the_networks_code_builds_starts_a_new_run_instead_of_resumi
     # The same parameters, but code that builds the paper's five MAN sources (as before the eyes source).
     monkeypatch.setitem(PRESETS, "cpu", {"generator": {"man": {"enabled": PAPER_SOURCES}}})
     assert run_name("train", config) != before
+
+
+def test_the_same_clips_in_another_checkout_resume_the_same_run(feature_file, tmp_path):
+    elsewhere = tmp_path / "another_clone" / Path(feature_file).name
+    elsewhere.parent.mkdir()
+    shutil.copy(feature_file, elsewhere)
+    config = loop_config(conf("train")["train"], MODEL, [feature_file], SIZE, seed=0, ray_params={})
+    moved = loop_config(conf("train")["train"], MODEL, [str(elsewhere)], SIZE, seed=0, ray_params={})
+    assert run_name("train", moved) == run_name("train", config)
 
 
 def test_clip_block_sampler_visits_every_frame_once_and_shards_clips(feature_file):

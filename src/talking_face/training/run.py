@@ -106,6 +106,8 @@ def run_name(prefix: str, config: dict) -> str:
         identity["networks"] = model_config(config["preset"], config.get("variant"), config.get("overrides")).to_dict()
     if "sync_expert_state" in identity:  # the frozen expert of the sync loss, by its version
         identity["sync_expert_state"] = identity["sync_expert_state"]["version"]
+    if "feature_paths" in identity:  # the clips by name, not where this checkout keeps them
+        identity["feature_paths"] = sorted(os.path.basename(path) for path in identity["feature_paths"])
     if "feature_shards" in identity:  # the shards' layout, not where they are stored nor the store's options
         identity["feature_shards"] = [[shard["path"], [clip["clip_id"] for clip in shard["clips"]]]
                                       for shard in identity["feature_shards"]["index"]["shards"]]  # fmt: skip
