@@ -50,8 +50,10 @@ train: sample-data
 retrain: $(STAMP)
 	scripts/retrain.sh
 
+# Two workers (pytest-xdist), each running whole test files (tests/conftest.py: FileScheduling): the suite
+# waits on subprocesses, servers and Ray much of the time, so two share 2 cores well.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n 2 --dist loadfile
 
 # Serving the registered champion of mlflow.db here (MODEL=... for another: a models:/ or runs:/ URI in
 # MLFLOW_TRACKING_URI, an MLflow model folder, a .pt file).

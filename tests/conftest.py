@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadFileScheduling
 
 from tests.dvc_project import reproduced_project  # noqa: F401  (the project after `dvc repro`, shared)
 
@@ -21,3 +22,24 @@ def grid_dir() -> Path:
     if not (GRID_DIR / "speakers.csv").exists():
         pytest.skip(f"real GRID clips not found at {GRID_DIR} (../shared/data/grid beside the repository)")
     return GRID_DIR
+
+
+# The test files that share the reproduced project (tests/dvc_project.py): one worker runs them all, in order.
+REPRODUCED_PROJECT_FILES = {"test_dvc", "test_notebooks", "test_portable", "test_retrain", "test_tracking_server"}
+
+
+class FileScheduling(LoadFileScheduling):
+    """`--dist loadfile` (make test), with the reproduced project's files as one unit: each worker runs whole
+    files, so module fixtures are built once and the project's shared copy once. (`--dist loadgroup` with
+    marks added here would say it more directly, but pytest 9.2 no longer lets xdist group by them:
+    pytest-dev/pytest-xdist#1386.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        return "reproduced project" if Path(path).stem in REPRODUCED_PROJECT_FILES else path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") == "loadfile":
+        return FileScheduling(config, log)
+    return None

@@ -13,19 +13,17 @@ import numpy as np
 import torch
 
 from talking_face.conditioning.bundle import TalkingFaceModel
-from talking_face.models.config import VARIANTS
 from talking_face.serving.server import LiveServer, ServerSettings, uvicorn_config
 from tests.generation_inputs import untrained_bundle
 from tests.processes import free_port
 
 
-NO_VISEMES = VARIANTS["no_visemes"]["generator"]["man"]["enabled"]
-
 
 def small_model(folder: Path) -> TalkingFaceModel:
     """An untrained 32-pixel model whose motion head moves (the fresh one is all zeros), so frames change;
-    without the speech source, whose phonemes a stream recognises per arrival, so a stream gives a file's frames."""
-    overrides = {"image_size": 32, "generator": {"base_channels": 8, "man": {"enabled": NO_VISEMES}}}
+    the default sources (no speech source, whose phonemes a stream recognises per arrival), so a stream gives a
+    file's frames."""
+    overrides = {"image_size": 32, "generator": {"base_channels": 8}}
     model = TalkingFaceModel.load(untrained_bundle(folder / "small.pt", **overrides))
     torch.manual_seed(0)
     torch.nn.init.normal_(model.predictor.head.weight, std=0.05)

@@ -202,7 +202,8 @@ def test_generator_rejects_conditioning_of_the_wrong_size():
 
 def test_the_default_adds_the_eyes_source_and_t3_all_flow_stays_the_papers_five_sources():
     default, paper = model_config("cpu").generator.man, model_config("paper", variant="t3_all_flow").generator.man
-    assert default.enabled == ("image", "motion", "eyes", "mel", "pitch", "energy", "visemes")
+    assert default.enabled == ("image", "motion", "eyes", "mel", "pitch", "energy")
+    assert model_config("cpu", variant="visemes").generator.man.enabled == (*default.enabled, "visemes")
     assert paper.enabled == ("image", "motion", "mel", "pitch", "energy") and paper.motion == "flow"
     for name in (name for name in VARIANTS if name.startswith("t3")):
         assert {"eyes", "visemes"}.isdisjoint(VARIANTS[name]["generator"]["man"]["enabled"])
@@ -284,10 +285,10 @@ def trained_like(generator: MANGenerator) -> None:
         torch.nn.init.normal_(conv.weight, std=0.5)
 
 
-def trained_like_generator() -> tuple:
+def trained_like_generator(variant=None) -> tuple:
     """A small composite generator (seed 0) whose head has trained-like weights, and its configuration."""
     torch.manual_seed(0)
-    config = small()
+    config = small(variant)
     generator = MANGenerator(config.generator)
     with torch.no_grad():
         trained_like(generator)
@@ -349,7 +350,7 @@ def test_the_moving_parts_cap_the_mask_and_keep_the_photo_elsewhere():
 
 
 def test_the_viseme_source_changes_the_mouth_and_nothing_outside_the_moving_parts():
-    config, generator = trained_like_generator()
+    config, generator = trained_like_generator("visemes")
     cond = conditioning(config.generator, batch=1)
     cond["parts"] = torch.zeros(1, 1, 32, 32)
     cond["parts"][..., 18:28, 8:24] = 1.0  # a mouth
@@ -362,7 +363,7 @@ def test_the_viseme_source_changes_the_mouth_and_nothing_outside_the_moving_part
     assert (said_p - said_a)[inside].abs().max() > 0.01  # what is said reaches the mouth
     assert torch.equal(said_p[~inside], said_a[~inside])  # and nothing else
     assert torch.equal(said_p[~inside], cond["source"][~inside])
-    without = MANGenerator(small("no_visemes").generator)
+    without = MANGenerator(small().generator)
     assert "visemes" in generator.conditioning_keys and "visemes" not in without.conditioning_keys
     with pytest.raises(KeyError, match="visemes"):
         generator({key: value for key, value in cond.items() if key != "visemes"})

@@ -146,7 +146,7 @@ def test_the_expert_sync_loss_lowers_the_experts_distance_in_a_short_gan_trainin
     config = loop_config({**params, "loss_weights": weights, "lr": 0.001}, model, [str(path)], 64, 0, {})
     torch.manual_seed(0)
     task = GANTask(with_sync_expert(config, state))
-    dataset = FeatureFrameDataset([str(path)], rollout=6, visemes=True, expert=state["config"])
+    dataset = FeatureFrameDataset([str(path)], rollout=6, expert=state["config"])
     batch = next(iter(DataLoader(dataset, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))))
     metrics = [task.step(batch, nullcontext()) for _ in range(25)]
     before = 1 - np.mean([step["expert_cos_generated"] for step in metrics[:3]])

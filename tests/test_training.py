@@ -178,7 +178,7 @@ def test_later_frames_of_a_sequence_are_conditioned_on_the_models_own_outputs(fe
     torch.manual_seed(0)
     config = loop_config(conf("train")["train"], MODEL, [feature_file], SIZE, seed=0, ray_params={})
     task = GANTask(config)
-    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=3, visemes=True)
+    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=3)
     batch = next(iter(DataLoader(dataset, batch_size=2, shuffle=True, generator=torch.Generator().manual_seed(0))))
     contexts = task.rollout_contexts(batch)
     assert contexts.shape == (6, 15, SIZE, SIZE)
@@ -200,7 +200,7 @@ def test_generator_losses_reach_the_motion_predictor_only_when_configured(featur
     params = {**params, "predictor_learns_from_generator": learns, "loss_weights": {**params["loss_weights"], "predictor": 0.0}}
     task = GANTask(loop_config(params, MODEL, [feature_file], SIZE, seed=0, ray_params={}))
     before = [parameter.detach().clone() for parameter in task.modules["predictor"].parameters()]
-    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=2, visemes=True)
+    dataset = FeatureFrameDataset([feature_file], context=5, audio_window=5, rollout=2)
     task.step(next(iter(DataLoader(dataset, batch_size=2))), nullcontext())
     after = list(task.modules["predictor"].parameters())
     # With its own MSE weighted 0, the predictor moves only if the generator's losses reach it.
@@ -259,7 +259,7 @@ def short_training(path: str, output: str, steps: int = 40) -> tuple[list[dict],
     torch.manual_seed(0)
     params = {**conf("train")["train"], "lr": 0.001}
     task = GANTask(loop_config(params, {**MODEL, "output": output}, [path], SIZE, seed=0, ray_params={}))
-    dataset = FeatureFrameDataset([path], context=5, audio_window=5, rollout=2, visemes=True)
+    dataset = FeatureFrameDataset([path], context=5, audio_window=5, rollout=2)
     batch = next(iter(DataLoader(dataset, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))))
     target = batch["target"].flatten(0, 1)
     still = reconstruction_loss(batch["source"].repeat_interleave(2, 0), target, params["loss_weights"]["mouth"])

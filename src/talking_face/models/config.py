@@ -14,8 +14,9 @@ Sources of the MAN block (paper eq. 1-2) and the conditioning keys the data load
 image -> "source" [B,3,S,S], motion -> "motion" [B,2|15,S,S], eyes -> "eyes" [B,1,S,S] (the eye closure
 map, features.eyes), mel/pitch/energy -> [B,K,256], visemes -> "visemes" [B,K,13] (what is said, from
 pocketsphinx's phonemes: features.phonemes.viseme_track). The paper's five sources (PAPER_SOURCES, the variant
-t3_all_flow) have no control of the eyes, so its faces never blink; the default adds `eyes` and `visemes`
-(the variant no_visemes leaves the speech source out: its ablation row).
+t3_all_flow) have no control of the eyes, so its faces never blink; the default adds `eyes` (DEFAULT_SOURCES).
+The variant `visemes` adds the speech source too: on unseen people it measured no better than without it
+(docs/talking.md) and costs a phoneme recognition per live arrival, so it is a named variant, not the default.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ VIDEO_SOURCES = ("image", "motion", "eyes")
 AUDIO_SOURCES = ("mel", "pitch", "energy", "visemes")
 SOURCES = VIDEO_SOURCES + AUDIO_SOURCES
 PAPER_SOURCES = ("image", "motion", "mel", "pitch", "energy")
+DEFAULT_SOURCES = ("image", "motion", "eyes", "mel", "pitch", "energy")
 CONDITION_KEYS = {
     "image": "source", "motion": "motion", "eyes": "eyes", "mel": "mel", "pitch": "pitch", "energy": "energy",
     "visemes": "visemes",
@@ -51,7 +53,7 @@ class MANConfig:
     """Feature network ("branch") per source, which sources are on, and the branch width."""
 
     branches: dict[str, str] = field(default_factory=_default_branches)
-    enabled: tuple[str, ...] = SOURCES
+    enabled: tuple[str, ...] = DEFAULT_SOURCES
     motion: str = "flow"  # "flow" (2 channels) or "heatmaps" (15 keypoint heatmaps)
     hidden_channels: int = 16
 
@@ -184,7 +186,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "t3_no_energy": _sources("image", "motion", "mel", "pitch"),
     "t3_no_pitch_energy": _sources("image", "motion", "mel"),
     "t3_image_mel": _sources("image", "mel"),
-    "no_visemes": _sources(*(source for source in SOURCES if source != "visemes")),  # ours without the speech source
+    "visemes": _sources(*SOURCES),  # ours with the speech source (pocketsphinx's visemes)
 }
 
 
