@@ -18,11 +18,9 @@ from tests.generation_inputs import untrained_bundle
 from tests.processes import free_port
 
 
-
 def small_model(folder: Path) -> TalkingFaceModel:
-    """An untrained 32-pixel model whose motion head moves (the fresh one is all zeros), so frames change;
-    the default sources (no speech source, whose phonemes a stream recognises per arrival), so a stream gives a
-    file's frames."""
+    """An untrained 32-pixel model whose motion head moves (the fresh one is all zeros), so frames change; with
+    the default sources, none recognised per arrival (as the speech source is), so a stream gives a file's frames."""
     overrides = {"image_size": 32, "generator": {"base_channels": 8}}
     model = TalkingFaceModel.load(untrained_bundle(folder / "small.pt", **overrides))
     torch.manual_seed(0)
