@@ -3,7 +3,7 @@ server (moto, standing in for S3, GCS or MinIO), with 1, 2 and 4 simulated worke
 step consumes.
 
     .venv/bin/python benchmarks/shard_reader.py FEATURE.npz [...] [--clips 32] [--workers 1 2 4]
-        [--rollout 6] [--step-preset cpu|paper] [--step-batch 2] [--json out.json]
+        [--rollout 6] [--stores local s3] [--step-preset cpu|paper] [--step-batch 2] [--json out.json]
 
 The feature files (one crop size) are repeated to --clips clips, encoded (features.compact) and written as
 shards of 8 clips to a temp folder and to the S3 server. Each simulated worker is a Ray task reading its
@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--rollout", type=int, default=6)
+    parser.add_argument("--stores", nargs="+", choices=("local", "s3"), default=["local", "s3"])
     parser.add_argument("--step-preset", default="cpu")
     parser.add_argument("--step-batch", type=int, default=2)
     parser.add_argument("--json", type=Path)
@@ -108,7 +109,9 @@ def main() -> None:
     results = {"crop_size": size, "clips": args.clips, "rollout": args.rollout, "batch": BATCH, "readers": {}}
     try:
         with tempfile.TemporaryDirectory() as folder:
-            for place, uri, options_of_store in (("local", f"{folder}/shards", None), ("s3", "s3://bench/shards", storage)):
+            stores = {"local": (f"{folder}/shards", None), "s3": ("s3://bench/shards", storage)}
+            for place in args.stores:
+                uri, options_of_store = stores[place]
                 write_shards({"train": rows}, uri, clips_per_shard=8, storage=options_of_store)
                 index = split_index(read_index(uri, options_of_store), "train")
                 results["shard_bytes_per_clip"] = sum(s["bytes"] for s in index["shards"]) / args.clips

@@ -24,6 +24,17 @@ def grid_dir() -> Path:
     return GRID_DIR
 
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local two-CPU Ray for the module, started fresh: one an earlier test in this worker left running
+    (a training run keeps its Ray for the next) would refuse these settings."""
+    ray = pytest.importorskip("ray")
+    ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
 # The test files that share the reproduced project (tests/dvc_project.py): one worker runs them all, in order.
 REPRODUCED_PROJECT_FILES = {"test_dvc", "test_notebooks", "test_portable", "test_retrain", "test_tracking_server"}
 

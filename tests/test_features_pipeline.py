@@ -26,14 +26,6 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
 
 
 @pytest.fixture(scope="module")
-def ray_instance():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def manifest(grid_dir, tmp_path_factory):
     """Two GRID clips, a noise clip with no face, and a GRID video paired with silent audio."""
     folder = tmp_path_factory.mktemp("clips")
@@ -85,7 +77,7 @@ def stamps(folder: Path) -> dict[str, int]:
     return {file.stem: file.stat().st_mtime_ns for file in folder.glob("*.npz")}
 
 
-def test_pipeline_extracts_validates_skips_and_recomputes(ray_instance, manifest, tmp_path):
+def test_pipeline_extracts_validates_skips_and_recomputes(local_ray, manifest, tmp_path):
     clips = tmp_path / "data/04_feature/clips"
     catalog = run_features(tmp_path, manifest, feature_params())
     assert set(stamps(clips)) == set(manifest["clip_id"])

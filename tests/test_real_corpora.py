@@ -10,7 +10,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import av
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -222,10 +221,7 @@ def test_evaluation_reports_one_row_per_corpus(awkward, tmp_path):
 def test_the_real_data_run_configuration_keeps_unseen_people_out_of_training(shared, tmp_path):
     """`kedro run --config real.yml` ingests with conf/real: GRID's grid_a/grid_f (s1/s4, who train) are
     never unseen, and at least three unseen VoxCeleb2 people and the unseen GRID speakers remain."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    from tests.project import inside, make_project
+    from tests.project import make_project, run_pipeline
 
     folder = make_project(tmp_path)
     real = yaml.safe_load((folder / "conf/real/parameters.yml").read_text())
@@ -236,15 +232,7 @@ def test_the_real_data_run_configuration_keeps_unseen_people_out_of_training(sha
     assert {entry["corpus"] for entry in learn_from} == {f"people_{name}" for name in ("grid", "voxceleb2", "lrs2", "lrs3", "lrw", "mead", "web")}
     assert not {entry["corpus"] for entry in learn_from} & set(real["ingest"]["test_corpora"])
     raw_dirs = [{**entry, "path": str(shared / Path(entry["path"]).name)} for entry in entries if entry not in learn_from]
-    with inside(folder):
-        bootstrap_project(folder)
-        try:
-            with KedroSession.create(project_path=folder, env="real",
-                                     runtime_params={"ingest": {"raw_dirs": raw_dirs}}) as session:
-                session.run(pipeline_names=["ingest"])
-        finally:
-            while mlflow.active_run() is not None:  # kedro-mlflow leaves its run open (see tests.project)
-                mlflow.end_run()
+    run_pipeline(folder, "ingest", {"ingest": {"raw_dirs": raw_dirs}}, env="real")
     manifest = pd.read_parquet(folder / "data/03_primary/manifest.parquet")
     report = json.loads((folder / "data/08_reporting/split_report.json").read_text())
     splits = manifest.groupby("speaker")["split"].agg(set)

@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-import ray
 import torch
 import yaml
 from ray import cloudpickle
@@ -55,14 +54,6 @@ def s3_shards(grid_dir, s3_storage):
     rows = [{**row, "clip_id": f"clip{n}", "content_hash": f"c{n}"} for n in range(4)]
     write_shards({"train": rows}, "s3://features/run", clips_per_shard=2, storage=s3_storage)
     return {"index": split_index(read_index("s3://features/run", s3_storage), "train"), "storage": s3_storage}
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.shutdown()  # a Ray an earlier test of this process started would refuse the settings below
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def conf(name: str) -> dict:

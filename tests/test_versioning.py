@@ -15,6 +15,7 @@ from kedro.pipeline import node
 from talking_face.hooks import DATA_VERSION_TAG, DataVersionHook
 from talking_face.provenance import LOCK_FILE, environment_tags, installed_packages
 from talking_face.versioning import FEATURE_DIR, data_version, locked_outputs
+from tests.project import tracking_put_back
 
 
 def write_features(root, clips: dict[str, str]) -> None:
@@ -49,13 +50,12 @@ def test_a_lock_that_dvc_cannot_confirm_is_not_trusted(tmp_path):
 
 def test_hook_tags_the_run_of_a_training_node_once(tmp_path):
     write_features(tmp_path, {"spk1_c1": "h1"})
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     hook = DataVersionHook()
     hook.after_context_created(type("Context", (), {"project_path": tmp_path})())
     trains = node(lambda paths: paths, "training_feature_paths", "model", name="trains")
     ingests = node(lambda params: params, "params:ingest", "manifest", name="ingests")
-    try:
+    with tracking_put_back():
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
         # An explicit experiment: earlier tests leave another store's experiment selected in this process.
         with mlflow.start_run(experiment_id=mlflow.create_experiment("hook-test")) as run:
             hook.before_node_run(ingests, {})
@@ -63,8 +63,6 @@ def test_hook_tags_the_run_of_a_training_node_once(tmp_path):
             hook.before_node_run(trains, {})
             assert mlflow.get_run(run.info.run_id).data.tags[DATA_VERSION_TAG] == data_version(tmp_path)
         hook.before_node_run(trains, {})  # no active run (tracking disabled): nothing to tag, no error
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 def test_environment_tags_name_the_commit_the_packages_and_the_lock(tmp_path):

@@ -1,6 +1,7 @@
 """Kedro project settings: the config loader and the hooks that run with every session."""
 
 import os
+from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
@@ -24,7 +25,12 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
     # ${env:NAME,default}, an unset or empty variable giving the default: conf/base/mlflow.yml reads
     # MLFLOW_TRACKING_URI (a team's server; CI passes an empty one when no server is configured).
-    "custom_resolvers": {"env": lambda name, default=None: os.environ.get(name) or default},
+    # ${sqlite_here:mlflow.db}: SQLite in the project as an absolute URI, since MLflow keeps one database
+    # engine per URI string and a relative one would send a second project's runs in this process to the first's.
+    "custom_resolvers": {
+        "env": lambda name, default=None: os.environ.get(name) or default,
+        "sqlite_here": lambda name: f"sqlite:///{Path.cwd() / name}",
+    },
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "mlflow": ["mlflow*", "mlflow*/**"],
