@@ -25,8 +25,8 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
     # ${env:NAME,default}, an unset or empty variable giving the default: conf/base/mlflow.yml reads
     # MLFLOW_TRACKING_URI (a team's server; CI passes an empty one when no server is configured).
-    # ${sqlite_here:mlflow.db}: SQLite in the working directory (a `kedro run`'s project root) as an absolute URI: MLflow keeps one database
-    # engine per URI string and a relative one would send a second project's runs in this process to the first's.
+    # ${sqlite_here:mlflow.db}: SQLite in the working directory (a `kedro run`'s project root), absolute: MLflow
+    # keeps one database engine per URI string, so a relative one sends a second project's runs to the first's.
     "custom_resolvers": {
         "env": lambda name, default=None: os.environ.get(name) or default,
         "sqlite_here": lambda name: f"sqlite:///{Path.cwd() / name}",
