@@ -113,6 +113,40 @@ class TemporalBranch(nn.Module):
         return self.gamma(summary)[:, :, None, None], self.beta(summary)[:, :, None, None]
 
 
+class StackedTemporalBranches(nn.Module):
+    """Many conv1d TemporalBranches that read the same input, run as one: their first convs side by side, their
+    second convs as one grouped conv, their gamma and beta layers as one block-diagonal linear layer each, each
+    branch's outputs scaled by its entry of `weights`. -> gamma, beta [B, sum of their C]: the branches' own
+    rows in order, up to float rounding (hundreds of tiny layers cost far more in call overhead than in work)."""
+
+    def __init__(self, branches: list[TemporalBranch], weights: list[float]):
+        super().__init__()
+        first = [branch.encoder[0] for branch in branches]
+        second = [branch.encoder[2] for branch in branches]
+        hidden = first[0].out_channels
+        self.sizes = [branch.gamma.out_features for branch in branches]
+        self.first = nn.Conv1d(first[0].in_channels, hidden * len(branches), 3, padding=1)
+        self.second = nn.Conv1d(hidden * len(branches), hidden * len(branches), 3, padding=1, groups=len(branches))
+        self.gamma = nn.Linear(hidden * len(branches), sum(self.sizes))
+        self.beta = nn.Linear(hidden * len(branches), sum(self.sizes))
+        with torch.no_grad():
+            for mine, theirs in ((self.first, first), (self.second, second)):
+                mine.weight.copy_(torch.cat([conv.weight for conv in theirs]))
+                mine.bias.copy_(torch.cat([conv.bias for conv in theirs]))
+            for name in ("gamma", "beta"):
+                linear = getattr(self, name)
+                linear.weight.copy_(torch.block_diag(*(w * getattr(b, name).weight for b, w in zip(branches, weights))))
+                linear.bias.copy_(torch.cat([w * getattr(b, name).bias for b, w in zip(branches, weights)]))
+
+    def forward(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        window = window.to(self.gamma.weight.dtype)
+        if window.dim() == 2:
+            window = window.unsqueeze(1)
+        hidden = self.second(F.leaky_relu(self.first(window.transpose(1, 2)), 0.2))
+        summary = F.leaky_relu(hidden.mean(2), 0.2)
+        return self.gamma(summary), self.beta(summary)
+
+
 class MANBlock(nn.Module):
     """Equation 1-2 over the sources in `config.enabled`; `rho()` reports the softmax weights."""
 
@@ -144,21 +178,28 @@ class MANBlock(nn.Module):
     def rho(self) -> dict[str, float]:
         return dict(zip(self.active, self.weights().detach().float().tolist()))
 
+    def term(
+        self, source: str, rho: torch.Tensor, conditioning: dict[str, torch.Tensor], size: torch.Size
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One source's rho * gamma and rho * beta for feature maps of `size`."""
+        key = CONDITION_KEYS[source]
+        if key not in conditioning:
+            raise KeyError(f"conditioning has no {key!r}, needed by the active MAN source {source!r}")
+        branch = self.branches[source]
+        if source in VIDEO_SOURCES:
+            gamma, beta = branch(conditioning[key], size, conditioning.get(f"{key}_mask"))
+        else:
+            gamma, beta = branch(conditioning[key])
+        return rho * gamma, rho * beta
+
     def forward(self, x: torch.Tensor, conditioning: dict[str, torch.Tensor]) -> torch.Tensor:
         # SPADE's (1 + gamma): sum_i rho_i (1 + gamma_i) = 1 + sum_i rho_i gamma_i, so a fresh block starts
         # as a plain instance norm instead of zeroing the features; it is eq. 1 with gamma shifted by one.
         scale, shift = 1.0, 0.0
         for rho, source in zip(self.weights(), self.active):
-            key = CONDITION_KEYS[source]
-            if key not in conditioning:
-                raise KeyError(f"conditioning has no {key!r}, needed by the active MAN source {source!r}")
-            branch = self.branches[source]
-            if source in VIDEO_SOURCES:
-                gamma, beta = branch(conditioning[key], x.shape[-2:], conditioning.get(f"{key}_mask"))
-            else:
-                gamma, beta = branch(conditioning[key])
-            scale = scale + rho * gamma
-            shift = shift + rho * beta
+            gamma, beta = self.term(source, rho, conditioning, x.shape[-2:])
+            scale = scale + gamma
+            shift = shift + beta
         return self.norm(x) * scale + shift
 
 

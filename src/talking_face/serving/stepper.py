@@ -1,12 +1,13 @@
 """The generator run one frame at a time, with everything that does not depend on earlier frames computed
-ahead: the image branches of the MAN blocks once per source photo (the photo never changes), and the audio
-branches and the MFCC seed for a whole chunk of frames in one batched call each (audio does not depend on
-what was generated), and the eye branches once for the open-eye (all-zero) map that most frames have. Only
-the motion path, which follows the previous generated frames, and the eyes during a blink run per frame.
+ahead. Each MAN block's scale and shift are a sum of per-source terms (`MANBlock.term`): the photo's is summed
+once per source photo (the photo never changes), the audio sources' once per chunk of frames for every block
+at once (`StackedTemporalBranches`: audio does not depend on what was generated), the MFCC seed per chunk in
+one batched call, and the open eyes' (the all-zero map most frames have) once. Only the motion term, which
+follows the previous generated frames, and the eyes' during a blink are computed per frame.
 
-The per-frame network is a copy of the generator that shares its parameters (nothing is duplicated) with
-those submodules swapped for stand-ins returning the precomputed rows, so it runs the model's own forward
-code and gives the plain generator's output up to float rounding of the batched calls.
+The per-frame network is a copy of the generator that shares its parameters (nothing is duplicated) with its
+MAN blocks and seed swapped for stand-ins, so the rest runs the model's own forward code; it gives the plain
+generator's output up to float rounding (sums taken in another order, batched calls).
 """
 
 from __future__ import annotations
@@ -19,40 +20,7 @@ from torch import nn
 
 from talking_face.models.config import AUDIO_SOURCES, CONDITION_KEYS
 from talking_face.models.generator import GeneratorOutput, MANGenerator
-from talking_face.models.man import man_blocks
-
-
-class Once(nn.Module):
-    """Runs `module` on the first call and returns that output ever after (for inputs that never change)."""
-
-    def __init__(self, module: nn.Module):
-        super().__init__()
-        self.module = module
-        self.output = None
-
-    def forward(self, *args):
-        if self.output is None:
-            self.output = self.module(*args)
-        return self.output
-
-
-class OnceWhenZero(nn.Module):
-    """Runs `module` per call, except while `input_is_zero` is set: the output for the all-zero input is then
-    computed once and reused (the caller checks the input once per frame instead of once per block)."""
-
-    def __init__(self, module: nn.Module):
-        super().__init__()
-        self.module = module
-        self.input_is_zero = False
-        self.zero_output = None
-
-    def forward(self, *args):
-        if not self.input_is_zero:
-            return self.module(*args)
-        if self.zero_output is None:
-            self.zero_output = self.module(*args)
-        return self.zero_output
-
+from talking_face.models.man import MANBlock, StackedTemporalBranches, TemporalBranch, man_blocks
 
 class Rows(nn.Module):
     """Returns row `index` (kept as a batch of one) of outputs computed ahead for a chunk of frames."""
@@ -60,13 +28,72 @@ class Rows(nn.Module):
     def __init__(self, module: nn.Module):
         super().__init__()
         self.module = module
-        self.outputs: tuple[torch.Tensor, ...] | torch.Tensor | None = None
+        self.outputs: torch.Tensor | None = None
         self.index = 0
 
     def forward(self, *args):
-        if isinstance(self.outputs, torch.Tensor):
-            return self.outputs[self.index : self.index + 1]
-        return tuple(output[self.index : self.index + 1] for output in self.outputs)
+        return self.outputs[self.index : self.index + 1]
+
+
+class SteppedMAN(nn.Module):
+    """A MAN block fed its audio terms per chunk (`audio`, rho-weighted gamma and beta sums [N, C, 1, 1]) and
+    frame `index` of them per call; the photo's terms are summed on the first call, the open eyes' on the
+    first frame with `eyes_open` set, and only the other video sources' terms are computed per call."""
+
+    def __init__(self, block: MANBlock):
+        super().__init__()
+        self.block = block
+        self.rho = dict(zip(block.active, block.weights().detach()))
+        self.per_frame = [source for source in self.rho if source not in AUDIO_SOURCES and source != "image"]
+        self.audio: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.index = 0
+        self.eyes_open = False
+        self.photo: tuple[torch.Tensor, torch.Tensor] | None = None  # 1 + the photo's terms, and its shift
+        self.photo_open_eyes: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _plus(self, base, sources, conditioning, size) -> tuple[torch.Tensor, torch.Tensor]:
+        scale, shift = base
+        for source in sources:
+            gamma, beta = self.block.term(source, self.rho[source], conditioning, size)
+            scale, shift = scale + gamma, shift + beta
+        return scale, shift
+
+    def forward(self, x: torch.Tensor, conditioning: dict[str, torch.Tensor]) -> torch.Tensor:
+        size = x.shape[-2:]
+        if self.photo is None:
+            self.photo = self._plus((1.0, 0.0), [s for s in self.rho if s == "image"], conditioning, size)
+        base, per_frame = self.photo, self.per_frame
+        if self.eyes_open and "eyes" in per_frame:
+            if self.photo_open_eyes is None:
+                self.photo_open_eyes = self._plus(self.photo, ["eyes"], conditioning, size)
+            base, per_frame = self.photo_open_eyes, [source for source in per_frame if source != "eyes"]
+        if self.audio is not None:
+            row = slice(self.index, self.index + 1)
+            base = (base[0] + self.audio[0][row], base[1] + self.audio[1][row])
+        scale, shift = self._plus(base, per_frame, conditioning, size)
+        return self.block.norm(x) * scale + shift
+
+
+class BranchByBranch(nn.Module):
+    """StackedTemporalBranches' outputs for branches it cannot stack (LSTMs): each branch run on its own."""
+
+    def __init__(self, branches: list[TemporalBranch], weights: list[torch.Tensor]):
+        super().__init__()
+        self.branches, self.weights = nn.ModuleList(branches), weights
+
+    def forward(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        terms = [branch(window) for branch in self.branches]
+        gamma = torch.cat([w * g.flatten(1) for w, (g, _) in zip(self.weights, terms)], 1)
+        return gamma, torch.cat([w * b.flatten(1) for w, (_, b) in zip(self.weights, terms)], 1)
+
+
+def audio_terms(blocks: list[SteppedMAN], source: str) -> nn.Module:
+    """All `blocks`' rho-weighted terms of the audio `source`, as one module: window -> gamma, beta [N, sum C]."""
+    branches = [block.block.branches[source] for block in blocks]
+    weights = [block.rho[source] for block in blocks]
+    if all(branch.kind == "conv1d" for branch in branches):
+        return StackedTemporalBranches(branches, weights)
+    return BranchByBranch(branches, weights)
 
 
 def shared_copy(module: nn.Module) -> nn.Module:
@@ -83,25 +110,25 @@ class FrameStepper:
         self.network = shared_copy(generator)
         self.seed = Rows(self.network.seed)
         self.network.seed = self.seed
-        self.audio_rows: list[tuple[str, Rows]] = []
-        self.eye_branches: list[OnceWhenZero] = []
-        for _, block in man_blocks(self.network):
-            for name in block.sources:
-                if name in AUDIO_SOURCES:
-                    rows = Rows(block.branches[name])
-                    block.branches[name] = rows
-                    self.audio_rows.append((CONDITION_KEYS[name], rows))
-                elif name == "image":
-                    block.branches[name] = Once(block.branches[name])
-                elif name == "eyes":
-                    block.branches[name] = OnceWhenZero(block.branches[name])
-                    self.eye_branches.append(block.branches[name])
+        self.blocks: list[SteppedMAN] = []
+        for name, block in list(man_blocks(self.network)):
+            parent, _, attribute = name.rpartition(".")
+            stepped = SteppedMAN(block)
+            setattr(self.network.get_submodule(parent), attribute, stepped)
+            self.blocks.append(stepped)
+        sources = [source for source in self.blocks[0].rho if source in AUDIO_SOURCES]
+        self.audio_terms = [(CONDITION_KEYS[source], audio_terms(self.blocks, source)) for source in sources]
+        self.sizes = [block.block.norm.num_features for block in self.blocks]
 
     def set_audio(self, audio: dict[str, torch.Tensor]) -> None:
-        """Computes the audio branches and the seed for a chunk: `audio` maps mel, pitch, energy, mfcc to
+        """Computes the audio terms and the seed for a chunk: `audio` maps mel, pitch, energy, mfcc to
         [N, K, F] windows of its N frames."""
-        for key, rows in self.audio_rows:
-            rows.outputs = rows.module(audio[key])
+        if self.audio_terms:
+            terms = [module(audio[key]) for key, module in self.audio_terms]
+            gammas = sum(gamma for gamma, _ in terms).split(self.sizes, 1)
+            betas = sum(beta for _, beta in terms).split(self.sizes, 1)
+            for block, gamma, beta in zip(self.blocks, gammas, betas):
+                block.audio = (gamma[:, :, None, None], beta[:, :, None, None])
         mfcc = audio["mfcc"].to(self.source.dtype)
         self.seed.outputs = self.seed.module(mfcc, self.source.expand(len(mfcc), -1, -1, -1))
 
@@ -109,9 +136,7 @@ class FrameStepper:
         """The generator's output for frame `index` of the current chunk; `conditioning` is the per-frame
         batch of one the generator takes (its audio entries are only shape-checked, not used)."""
         self.seed.index = index
-        for _, rows in self.audio_rows:
-            rows.index = index
-        eyes_open = bool(self.eye_branches) and not bool(conditioning["eyes"].any())
-        for branch in self.eye_branches:
-            branch.input_is_zero = eyes_open
+        eyes_open = not bool(conditioning["eyes"].any()) if "eyes" in conditioning else False
+        for block in self.blocks:
+            block.index, block.eyes_open = index, eyes_open
         return self.network(conditioning)
