@@ -244,6 +244,23 @@ def test_predictor_output_shapes(size):
         FlowPredictor(config.flow)(frames, mel[:, :2])
 
 
+@pytest.mark.parametrize("kind", [KeypointPredictor, FlowPredictor])
+def test_channels_last_predictor_weights_give_the_same_outputs_in_the_default_layout(kind):
+    torch.manual_seed(0)
+    config = model_config("cpu")
+    predictor = kind(config.keypoint if kind is KeypointPredictor else config.flow).eval()
+    with torch.no_grad():
+        for zeros in (p for p in predictor.parameters() if not p.any()):  # the flow head starts at zero flow
+            zeros.normal_(0.0, 0.1)
+    frames, mel = torch.rand(1, 15, 64, 64) * 2 - 1, torch.randn(1, config.flow.audio_window, 256)
+    with torch.no_grad():
+        plain = predictor(frames, mel)
+        fast = predictor.to(memory_format=torch.channels_last)(frames, mel)
+    assert fast.is_contiguous()  # the generator's motion branches read it: channels-last slows them
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
+    assert plain.abs().max() > 1e-3  # not a trivially zero output
+
+
 def test_predictors_learn_from_mse():
     torch.manual_seed(0)
     config = model_config("cpu")

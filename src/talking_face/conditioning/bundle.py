@@ -69,8 +69,10 @@ class TalkingFaceModel:
         return self.config.generator.audio_window
 
     def eval(self) -> TalkingFaceModel:
+        """For generation; the predictor's weights channels-last, which makes its batch-of-one convolutions on
+        CPU about a quarter faster (the live loop, measured), where the generator's gain nothing."""
         self.generator.eval()
-        self.predictor.eval()
+        self.predictor.eval().to(memory_format=torch.channels_last)
         return self
 
     def to(self, device) -> TalkingFaceModel:

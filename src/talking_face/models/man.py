@@ -67,6 +67,7 @@ class SpatialBranch(nn.Module):
 
     def __init__(self, in_channels: int, norm_channels: int, hidden: int, kind: str):
         super().__init__()
+        self.kind = kind
         conv = PartialConv2d if kind == "partial_conv2d" else nn.Conv2d
         self.shared = conv(in_channels, hidden, 3, padding=1)
         self.attention = EfficientChannelAttention(hidden) if kind == "conv2d_eca" else nn.Identity()
@@ -84,6 +85,24 @@ class SpatialBranch(nn.Module):
             hidden = self.shared(source)
         hidden = self.attention(F.relu(hidden))
         return self.gamma(hidden), self.beta(hidden)
+
+
+class WeightedSpatialBranch(nn.Module):
+    """A conv2d SpatialBranch's outputs times `weight`, its gamma and beta convs run as one convolution (a call
+    fewer per block and frame): gamma, beta as `weight * branch(...)` gives them, up to float rounding."""
+
+    def __init__(self, branch: SpatialBranch, weight: float):
+        super().__init__()
+        if branch.kind != "conv2d":
+            raise ValueError(f"only a conv2d SpatialBranch can be merged, not {branch.kind}")
+        self.shared = branch.shared
+        self.out = nn.Conv2d(branch.gamma.in_channels, 2 * branch.gamma.out_channels, 3, padding=1)
+        with torch.no_grad():
+            self.out.weight.copy_(weight * torch.cat([branch.gamma.weight, branch.beta.weight]))
+            self.out.bias.copy_(weight * torch.cat([branch.gamma.bias, branch.beta.bias]))
+
+    def forward(self, source: torch.Tensor, size: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.out(F.relu(self.shared(_resize(source, size)))).chunk(2, 1)
 
 
 class TemporalBranch(nn.Module):
@@ -115,36 +134,44 @@ class TemporalBranch(nn.Module):
 
 class StackedTemporalBranches(nn.Module):
     """Many conv1d TemporalBranches that read the same input, run as one: their first convs side by side, their
-    second convs as one grouped conv, their gamma and beta layers as one block-diagonal linear layer each, each
-    branch's outputs scaled by its entry of `weights`. -> gamma, beta [B, sum of their C]: the branches' own
-    rows in order, up to float rounding (hundreds of tiny layers cost far more in call overhead than in work)."""
+    second convs as one grouped conv, their gamma and beta layers as one batched matrix product (zero-padded to
+    the widest), each branch's outputs scaled by its entry of `weights`. -> gamma, beta [B, sum of their C]: the
+    branches' own rows in order, up to float rounding (hundreds of tiny layers cost far more in call overhead
+    than in work)."""
 
     def __init__(self, branches: list[TemporalBranch], weights: list[float]):
         super().__init__()
         first = [branch.encoder[0] for branch in branches]
         second = [branch.encoder[2] for branch in branches]
-        hidden = first[0].out_channels
-        self.sizes = [branch.gamma.out_features for branch in branches]
-        self.first = nn.Conv1d(first[0].in_channels, hidden * len(branches), 3, padding=1)
-        self.second = nn.Conv1d(hidden * len(branches), hidden * len(branches), 3, padding=1, groups=len(branches))
-        self.gamma = nn.Linear(hidden * len(branches), sum(self.sizes))
-        self.beta = nn.Linear(hidden * len(branches), sum(self.sizes))
+        n, hidden = len(branches), first[0].out_channels
+        sizes = [branch.gamma.out_features for branch in branches]
+        widest = max(sizes)
+        self.first = nn.Conv1d(first[0].in_channels, hidden * n, 3, padding=1)
+        self.second = nn.Conv1d(hidden * n, hidden * n, 3, padding=1, groups=n)
+        # Branch i's gamma in columns [0, C_i) of its slice, its beta in [widest, widest + C_i).
+        self.out_weight = nn.Parameter(torch.zeros(n, hidden, 2 * widest))
+        self.out_bias = nn.Parameter(torch.zeros(n, 1, 2 * widest))
         with torch.no_grad():
             for mine, theirs in ((self.first, first), (self.second, second)):
                 mine.weight.copy_(torch.cat([conv.weight for conv in theirs]))
                 mine.bias.copy_(torch.cat([conv.bias for conv in theirs]))
-            for name in ("gamma", "beta"):
-                linear = getattr(self, name)
-                linear.weight.copy_(torch.block_diag(*(w * getattr(b, name).weight for b, w in zip(branches, weights))))
-                linear.bias.copy_(torch.cat([w * getattr(b, name).bias for b, w in zip(branches, weights)]))
+            for i, (branch, weight, size) in enumerate(zip(branches, weights, sizes)):
+                for offset, linear in ((0, branch.gamma), (widest, branch.beta)):
+                    self.out_weight[i, :, offset : offset + size] = weight * linear.weight.T
+                    self.out_bias[i, 0, offset : offset + size] = weight * linear.bias
+        starts = [2 * widest * i for i in range(n)]
+        self.register_buffer("gamma_columns", torch.cat([torch.arange(s, s + c) for s, c in zip(starts, sizes)]))
+        self.register_buffer("beta_columns", self.gamma_columns + widest)
 
     def forward(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        window = window.to(self.gamma.weight.dtype)
+        window = window.to(self.out_weight.dtype)
         if window.dim() == 2:
             window = window.unsqueeze(1)
         hidden = self.second(F.leaky_relu(self.first(window.transpose(1, 2)), 0.2))
-        summary = F.leaky_relu(hidden.mean(2), 0.2)
-        return self.gamma(summary), self.beta(summary)
+        summary = F.leaky_relu(hidden.mean(2), 0.2)  # [B, n * hidden]
+        per_branch = summary.view(len(summary), len(self.out_weight), -1).transpose(0, 1)  # [n, B, hidden]
+        out = torch.baddbmm(self.out_bias, per_branch, self.out_weight).transpose(0, 1).flatten(1)
+        return out[:, self.gamma_columns], out[:, self.beta_columns]
 
 
 class MANBlock(nn.Module):

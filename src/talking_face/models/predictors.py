@@ -32,6 +32,12 @@ def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
     )  # fmt: skip
 
 
+def contiguous(output: torch.Tensor) -> torch.Tensor:
+    # Channels-last weights (`TalkingFaceModel.eval`) give channels-last outputs, which slow the convolutions
+    # of the generator's motion branches that read them; they get the default layout.
+    return output.contiguous()
+
+
 class Residual(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
@@ -92,7 +98,7 @@ class KeypointPredictor(nn.Module):
     def forward(self, frames: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
         if frames.shape[-2:] != (HEATMAP_SIZE, HEATMAP_SIZE):
             frames = F.interpolate(frames, size=(HEATMAP_SIZE, HEATMAP_SIZE), mode="bilinear", antialias=True)
-        return self.head(self.hourglass(self.stem(self.context(frames, mel))))
+        return contiguous(self.head(self.hourglass(self.stem(self.context(frames, mel)))))
 
 
 class FlowPredictor(nn.Module):
@@ -122,7 +128,7 @@ class FlowPredictor(nn.Module):
         for index in reversed(range(self.config.depth)):
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
             x = self.decoder[index](torch.cat([x, skips[index]], 1))
-        return self.head(x)
+        return contiguous(self.head(x))
 
 
 def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

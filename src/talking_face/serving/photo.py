@@ -127,36 +127,49 @@ class PasteBack:
         return cv2.resize(image, (self.side, self.side), interpolation=interpolation)[self.inside]
 
     @staticmethod
-    def _kept_detail(warped: np.ndarray, painted: np.ndarray, scale: float) -> np.ndarray:
-        """The warped photo's detail finer than the crop (itself minus its copy at the crop's resolution),
-        faded out where the painted pixels differ from that copy by DETAIL_FADE grey levels or more."""
+    def _kept_detail(warped: np.ndarray, painted: np.ndarray, scale: float, on: tuple[slice, slice]) -> np.ndarray:
+        """The warped photo's detail finer than the crop (itself minus its copy at the crop's resolution) in the
+        region `on` (`painted` is that region), faded out where the painted pixels differ from that copy by
+        DETAIL_FADE grey levels or more."""
         if scale <= 1:
-            return np.zeros_like(warped)
+            return np.zeros_like(painted)
         height, width = warped.shape[:2]
         small = (max(1, round(width / scale)), max(1, round(height / scale)))
         coarse = cv2.resize(cv2.resize(warped, small, interpolation=cv2.INTER_AREA), (width, height),
-                            interpolation=cv2.INTER_CUBIC)  # fmt: skip
+                            interpolation=cv2.INTER_CUBIC)[on]  # fmt: skip
         difference = cv2.absdiff(painted, coarse)
         # The largest channel, pairwise: numpy's max over a 3-long last axis cost 15x more (10 ms at 720 px).
         change = np.maximum(np.maximum(difference[..., 0], difference[..., 1]), difference[..., 2])[..., None]
-        return (warped - coarse) * np.clip(1.0 - change / DETAIL_FADE, 0.0, 1.0)
+        return (warped[on] - coarse) * np.clip(1.0 - change / DETAIL_FADE, 0.0, 1.0)
 
     def __call__(self, frame) -> np.ndarray:
         """A generated frame (crop size S) -> uint8 [H, W, 3] photo with it composed in at full resolution."""
         scale = self.side / frame.painted.shape[0]
         upsample = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-        painted = self._to_box(frame.painted, upsample).astype(np.float32)
-        # One crop pixel of blur removes the upsampled mask's steps; replicated borders keep an all-ones mask one.
-        mask = cv2.resize(frame.mask, (self.side, self.side), interpolation=cv2.INTER_LINEAR)
-        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=max(0.5, scale), borderType=cv2.BORDER_REPLICATE)
-        mask = (np.clip(mask[self.inside], 0.0, 1.0) * self.weight)[..., None]
+        # One crop pixel of blur removes the upsampled mask's steps: taken at the crop's size, where it costs
+        # 1/scale^2 of the same blur at the box's; replicated borders keep an all-ones mask one.
+        mask = cv2.GaussianBlur(frame.mask, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REPLICATE)
+        mask = np.clip(self._to_box(mask, cv2.INTER_LINEAR), 0.0, 1.0) * self.weight
         warped = self.background
         if np.any(frame.motion):
-            motion = self._to_box(frame.motion, cv2.INTER_LINEAR) * (scale * self.weight[..., None])
+            motion = self._to_box(frame.motion, cv2.INTER_LINEAR) * self._motion_scale(scale)
             map_x, map_y = self.xs + motion[..., 0], self.ys + motion[..., 1]
             warped = cv2.remap(self.photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             warped = warped.astype(np.float32)
-        composed = warped + mask * (painted + self._kept_detail(warped, painted, scale) - warped)
+        composed = warped.copy()
+        # Painted pixels only count where the mask is on (the mouth and eyes): composed there, not over the box.
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        if len(rows):
+            on = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+            painted = self._to_box(frame.painted, upsample)[on].astype(np.float32)
+            detail = self._kept_detail(warped, painted, scale, on)
+            composed[on] += mask[on][..., None] * (painted + detail - warped[on])
         out = self.photo.copy()
         out[self.region] = np.clip(composed + 0.5, 0, 255).astype(np.uint8)
         return out
+
+    def _motion_scale(self, scale: float) -> np.ndarray:
+        """Crop pixels to photo pixels, faded out with the feathered edge ([h, w, 1], kept for the session)."""
+        if getattr(self, "_motion_scale_of", None) != scale:
+            self._motion_scale_of, self._motion_scale_map = scale, (scale * self.weight)[..., None]
+        return self._motion_scale_map

@@ -20,7 +20,9 @@ from torch import nn
 
 from talking_face.models.config import AUDIO_SOURCES, CONDITION_KEYS
 from talking_face.models.generator import GeneratorOutput, MANGenerator
-from talking_face.models.man import MANBlock, StackedTemporalBranches, TemporalBranch, man_blocks
+from talking_face.models.man import (
+    MANBlock, StackedTemporalBranches, TemporalBranch, WeightedSpatialBranch, man_blocks
+)
 
 class Rows(nn.Module):
     """Returns row `index` (kept as a batch of one) of outputs computed ahead for a chunk of frames."""
@@ -45,6 +47,10 @@ class SteppedMAN(nn.Module):
         self.block = block
         self.rho = dict(zip(block.active, block.weights().detach()))
         self.per_frame = [source for source in self.rho if source not in AUDIO_SOURCES and source != "image"]
+        self.merged = nn.ModuleDict(
+            {source: WeightedSpatialBranch(block.branches[source], self.rho[source]) for source in self.per_frame
+             if block.branches[source].kind == "conv2d"}
+        )  # fmt: skip
         self.audio: tuple[torch.Tensor, torch.Tensor] | None = None
         self.index = 0
         self.eyes_open = False
@@ -54,7 +60,10 @@ class SteppedMAN(nn.Module):
     def _plus(self, base, sources, conditioning, size) -> tuple[torch.Tensor, torch.Tensor]:
         scale, shift = base
         for source in sources:
-            gamma, beta = self.block.term(source, self.rho[source], conditioning, size)
+            if source in self.merged:
+                gamma, beta = self.merged[source](conditioning[CONDITION_KEYS[source]], size)
+            else:
+                gamma, beta = self.block.term(source, self.rho[source], conditioning, size)
             scale, shift = scale + gamma, shift + beta
         return scale, shift
 
