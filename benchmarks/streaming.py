@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--chunk-ms", type=float, default=40.0)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--threads", type=int, help="the server's torch threads (default: its own)")
+    parser.add_argument("--gather-frames", type=int, default=2, help="the server's frames made at a time")
     parser.add_argument("--model", type=Path, help="a model bundle (default: untrained, CPU default size)")
     parser.add_argument("--photo-size", type=int, default=512)
     parser.add_argument("--port", type=int, default=8765)
@@ -139,7 +140,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model or default_model(Path(scratch, "untrained_cpu_default.pt"))
         most = str(max(args.clients))
-        server = start_server(model, args.port, args.cores, args.threads, int(most), "--max-sessions-per-client", most)
+        options = ("--max-sessions-per-client", most, "--gather-frames", str(args.gather_frames))
+        server = start_server(model, args.port, args.cores, args.threads, int(most), *options)
         try:
             url = f"ws://127.0.0.1:{args.port}/v1/stream"
             asyncio.run(run_clients(url, 1, photo.tobytes(), pcm[: 2 * RATE], chunk_s))  # warm-up

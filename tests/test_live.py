@@ -102,6 +102,22 @@ def test_speech_in_any_pieces_gives_the_file_frames(model):
     assert len({frame.tobytes() for frame in frames}) > 1
 
 
+def test_gathered_frames_come_two_at_a_time_and_are_the_file_frames(model):
+    crop = face_photo(photo(256), model.image_size, float(model.features["crop_margin"])).crop
+    audio = speech(1.0, seed=5)
+    with torch_threads(1):
+        expected = [frame.image for frame in animate(model, crop, audio)]
+        live, made = LiveAnimation(model, crop, gather_frames=2), []
+        for start in range(0, len(audio), 640):  # 40 ms pieces: one frame's audio each
+            made.append([frame.image for frame in live.push(audio[start : start + 640])])
+        made.append([frame.image for frame in live.finish()])
+    assert {len(frames) for frames in made[:-1]} == {0, 2}  # every other piece completes a pair
+    frames = [image for frames in made for image in frames]
+    assert len(frames) == len(expected) == 25
+    for want, got in zip(expected, frames):
+        assert_close(want, got)
+
+
 def test_a_stream_recognises_the_visemes_a_file_gives_on_real_speech(grid_dir):
     path = grid_dir / "pwij3p.mpg"
     if not path.is_file():

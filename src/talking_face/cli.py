@@ -192,6 +192,10 @@ if __name__ == "__main__":
 @click.option(
     "--shutdown-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), help="Seconds to end streams."
 )
+@click.option(
+    "--gather-frames", default=2, show_default=True, type=click.IntRange(min=1),
+    help="Frames a stream makes at a time: fewer CPU seconds a frame, up to (n-1)/fps more latency.",
+)  # fmt: skip
 @click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: all cores but one]")
 def serve(
     model_uri: str | None,
@@ -208,6 +212,7 @@ def serve(
     max_session_s: float,
     max_upload_mb: float,
     shutdown_timeout: float,
+    gather_frames: int,
     threads: int | None,
 ) -> None:
     """Serve the model live: a web page, a WebSocket stream (speech in, frames out) and POST /v1/videos."""
@@ -232,7 +237,7 @@ def serve(
         max_sessions=max_sessions, max_sessions_per_client=max_sessions_per_client, queue_frames=queue_frames,
         backpressure=backpressure, max_session_s=max_session_s, max_upload_bytes=int(max_upload_mb * 2**20),
         threads=threads or default_threads(), token=token or None, token_file=token_file,
-        allowed_origins=allowed_origin, shutdown_timeout_s=shutdown_timeout,
+        allowed_origins=allowed_origin, shutdown_timeout_s=shutdown_timeout, gather_frames=gather_frames,
     )  # fmt: skip
     config = uvicorn_config(model, settings, host, port, model_uri)
     access = "access token required" if token or token_file else "no access token"

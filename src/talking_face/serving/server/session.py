@@ -148,7 +148,8 @@ class StreamSession:
         self.compose = PasteBack(photo) if self.options.paste_back else None
         options, max_seconds = self.options, self.settings.max_session_s
         self.live = LiveAnimation(
-            self.model, photo.crop, options.blink_rate, max_seconds=max_seconds, mouth_strength=options.mouth_strength
+            self.model, photo.crop, options.blink_rate, max_seconds=max_seconds, mouth_strength=options.mouth_strength,
+            gather_frames=self.settings.gather_frames,
         )
         height, width = (photo.image if self.options.paste_back else photo.crop).shape[:2]
         await self.websocket.send_json(
