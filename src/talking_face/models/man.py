@@ -96,13 +96,14 @@ class WeightedSpatialBranch(nn.Module):
         if branch.kind != "conv2d":
             raise ValueError(f"only a conv2d SpatialBranch can be merged, not {branch.kind}")
         self.shared = branch.shared
-        self.out = nn.Conv2d(branch.gamma.in_channels, 2 * branch.gamma.out_channels, 3, padding=1)
+        # Tensors, not a new Conv2d: its random initialisation cost more than the rest of a session's start.
         with torch.no_grad():
-            self.out.weight.copy_(weight * torch.cat([branch.gamma.weight, branch.beta.weight]))
-            self.out.bias.copy_(weight * torch.cat([branch.gamma.bias, branch.beta.bias]))
+            self.register_buffer("out_weight", weight * torch.cat([branch.gamma.weight, branch.beta.weight]))
+            self.register_buffer("out_bias", weight * torch.cat([branch.gamma.bias, branch.beta.bias]))
 
     def forward(self, source: torch.Tensor, size: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.out(F.relu(self.shared(_resize(source, size)))).chunk(2, 1)
+        hidden = F.relu(self.shared(_resize(source, size)))
+        return F.conv2d(hidden, self.out_weight, self.out_bias, padding=1).chunk(2, 1)
 
 
 class TemporalBranch(nn.Module):
@@ -146,28 +147,30 @@ class StackedTemporalBranches(nn.Module):
         n, hidden = len(branches), first[0].out_channels
         sizes = [branch.gamma.out_features for branch in branches]
         widest = max(sizes)
-        self.first = nn.Conv1d(first[0].in_channels, hidden * n, 3, padding=1)
-        self.second = nn.Conv1d(hidden * n, hidden * n, 3, padding=1, groups=n)
-        # Branch i's gamma in columns [0, C_i) of its slice, its beta in [widest, widest + C_i).
-        self.out_weight = nn.Parameter(torch.zeros(n, hidden, 2 * widest))
-        self.out_bias = nn.Parameter(torch.zeros(n, 1, 2 * widest))
+        # Tensors, not new layers: their random initialisation cost more than the rest of a session's start.
+        # Branch i's gamma in columns [0, C_i) of its slice of out_weight, its beta in [widest, widest + C_i).
+        like = {"dtype": first[0].weight.dtype, "device": first[0].weight.device}
         with torch.no_grad():
-            for mine, theirs in ((self.first, first), (self.second, second)):
-                mine.weight.copy_(torch.cat([conv.weight for conv in theirs]))
-                mine.bias.copy_(torch.cat([conv.bias for conv in theirs]))
+            for name, convs in (("first", first), ("second", second)):
+                self.register_buffer(f"{name}_weight", torch.cat([conv.weight for conv in convs]))
+                self.register_buffer(f"{name}_bias", torch.cat([conv.bias for conv in convs]))
+            self.register_buffer("out_weight", torch.zeros(n, hidden, 2 * widest, **like))
+            self.register_buffer("out_bias", torch.zeros(n, 1, 2 * widest, **like))
             for i, (branch, weight, size) in enumerate(zip(branches, weights, sizes)):
                 for offset, linear in ((0, branch.gamma), (widest, branch.beta)):
                     self.out_weight[i, :, offset : offset + size] = weight * linear.weight.T
                     self.out_bias[i, 0, offset : offset + size] = weight * linear.bias
         starts = [2 * widest * i for i in range(n)]
-        self.register_buffer("gamma_columns", torch.cat([torch.arange(s, s + c) for s, c in zip(starts, sizes)]))
+        columns = torch.cat([torch.arange(s, s + c) for s, c in zip(starts, sizes)]).to(like["device"])
+        self.register_buffer("gamma_columns", columns)
         self.register_buffer("beta_columns", self.gamma_columns + widest)
 
     def forward(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         window = window.to(self.out_weight.dtype)
         if window.dim() == 2:
             window = window.unsqueeze(1)
-        hidden = self.second(F.leaky_relu(self.first(window.transpose(1, 2)), 0.2))
+        hidden = F.leaky_relu(F.conv1d(window.transpose(1, 2), self.first_weight, self.first_bias, padding=1), 0.2)
+        hidden = F.conv1d(hidden, self.second_weight, self.second_bias, padding=1, groups=len(self.out_weight))
         summary = F.leaky_relu(hidden.mean(2), 0.2)  # [B, n * hidden]
         per_branch = summary.view(len(summary), len(self.out_weight), -1).transpose(0, 1)  # [n, B, hidden]
         out = torch.baddbmm(self.out_bias, per_branch, self.out_weight).transpose(0, 1).flatten(1)

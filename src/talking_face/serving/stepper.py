@@ -13,7 +13,6 @@ generator's output up to float rounding (sums taken in another order, batched ca
 from __future__ import annotations
 
 import copy
-from itertools import chain
 
 import torch
 from torch import nn
@@ -106,9 +105,12 @@ def audio_terms(blocks: list[SteppedMAN], source: str) -> nn.Module:
 
 
 def shared_copy(module: nn.Module) -> nn.Module:
-    """A deep copy of `module` whose parameters and buffers are the original's tensors (not copied)."""
-    memo = {id(tensor): tensor for tensor in chain(module.parameters(), module.buffers())}
-    return copy.deepcopy(module, memo)
+    """A copy of `module`'s tree of submodules, whose submodules can be swapped without touching the original;
+    everything else (parameters, buffers, settings) is the original's own objects. A deep copy with the
+    tensors shared took 70 ms, most of a live session's start."""
+    twin = copy.copy(module)
+    twin._modules = {name: None if child is None else shared_copy(child) for name, child in module._modules.items()}
+    return twin
 
 
 class FrameStepper:
