@@ -152,7 +152,7 @@ class PasteBack:
         mask = np.clip(self._to_box(mask, cv2.INTER_LINEAR), 0.0, 1.0) * self.weight
         warped = self.background
         if np.any(frame.motion):
-            motion = self._to_box(frame.motion, cv2.INTER_LINEAR) * self._motion_scale(scale)
+            motion = self._to_box(frame.motion * scale, cv2.INTER_LINEAR) * self.weight[..., None]
             map_x, map_y = self.xs + motion[..., 0], self.ys + motion[..., 1]
             warped = cv2.remap(self.photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             warped = warped.astype(np.float32)
@@ -167,9 +167,3 @@ class PasteBack:
         out = self.photo.copy()
         out[self.region] = np.clip(composed + 0.5, 0, 255).astype(np.uint8)
         return out
-
-    def _motion_scale(self, scale: float) -> np.ndarray:
-        """Crop pixels to photo pixels, faded out with the feathered edge ([h, w, 1], kept for the session)."""
-        if getattr(self, "_motion_scale_of", None) != scale:
-            self._motion_scale_of, self._motion_scale_map = scale, (scale * self.weight)[..., None]
-        return self._motion_scale_map
