@@ -7,7 +7,11 @@ the `eyes` source existed loads as the paper's five-source model, which does not
 `mouth_strength` scales the mouth region of the composite mask at generation (1: as trained). Training
 chooses it on held-out clips of its own speakers (`evaluation.calibration`): a GAN paints the mouth as
 boldly as a real one moves, and where speech does not tell the exact shape, a smaller change scores closer
-to the real frames. Files made before it load at 1."""
+to the real frames. Files made before it load at 1.
+
+`mouth` (models.mouth.MouthOpening) predicts how far the speech opens the mouth, and generation opens the
+photo's mouth by it (the composite head's mouth layer), scaled by the mouth strength too. None: the
+generator's own mouth alone (files made before it, and `mouth_opening.enabled: false`)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from torch import nn
 from talking_face.atomic import torch_save
 from talking_face.conditioning.inputs import motion_predictor
 from talking_face.models import MANGenerator, ModelConfig, model_config
+from talking_face.models.mouth import MouthOpening
 
 BUNDLE_VERSION = 1
 
@@ -39,6 +44,7 @@ class TalkingFaceModel:
     config: ModelConfig
     features: dict  # the `features.extract` parameters the model was trained with
     mouth_strength: float = 1.0  # the composite mask's scale on the mouth region at generation, in [0, 1]
+    mouth: MouthOpening | None = None  # the speech's mouth opening, for the composite head's mouth layer
 
     def __post_init__(self) -> None:
         self.mouth_strength = check_mouth_strength(self.mouth_strength)
@@ -73,11 +79,15 @@ class TalkingFaceModel:
         CPU about a quarter faster (the live loop, measured), where the generator's gain nothing."""
         self.generator.eval()
         self.predictor.eval().to(memory_format=torch.channels_last)
+        if self.mouth is not None:
+            self.mouth.eval()
         return self
 
     def to(self, device) -> TalkingFaceModel:
         self.generator.to(device)
         self.predictor.to(device)
+        if self.mouth is not None:
+            self.mouth.to(device)
         return self
 
     def state(self) -> dict:
@@ -88,6 +98,7 @@ class TalkingFaceModel:
             "generator": self.generator.state_dict(),
             "predictor": self.predictor.state_dict(),
             "mouth_strength": self.mouth_strength,
+            "mouth": None if self.mouth is None else self.mouth.state(),
         }
 
     @classmethod
@@ -106,6 +117,8 @@ class TalkingFaceModel:
             except RuntimeError as error:
                 detail = " ".join(str(error).split())
                 raise ValueError(f"the {name}'s weights do not fit the model's configuration: {detail[:400]}") from None
+        if state.get("mouth"):  # written before the mouth layer: the generator's own mouth
+            model.mouth = MouthOpening.from_state(state["mouth"])
         return model.eval()
 
     def save(self, path: str | Path) -> Path:

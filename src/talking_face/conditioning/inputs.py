@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from talking_face.models import FlowPredictor, KeypointPredictor, ModelConfig
+from talking_face.models.generator import MOUTH_KEYS
 
 AUDIO_KEYS = ("mel", "pitch", "energy", "mfcc")  # every model's audio inputs; "visemes" only where the source is on
 
@@ -35,10 +36,11 @@ def motion_for_generator(predicted: torch.Tensor, image_size: int) -> torch.Tens
 
 def generator_conditioning(batch: dict[str, torch.Tensor], motion: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every input the generator may read; `batch["eyes"]` is the eye closure map [B,1,S,S] (features.eyes),
-    `batch["parts"]` (when given) the source's moving parts [B,1,S,S] (features.parts)."""
+    `batch["parts"]` (when given) the source's moving parts [B,1,S,S] (features.parts), and the mouth layer's
+    entries (MOUTH_KEYS, models.mouth) when generation opens the mouth."""
     frame_keys = ("eyes", *AUDIO_KEYS, *(("visemes",) if "visemes" in batch else ()))
-    parts = {"parts": batch["parts"]} if "parts" in batch else {}
-    return {"source": batch["source"], "motion": motion, **parts, **{key: batch[key] for key in frame_keys}}
+    optional = {key: batch[key] for key in ("parts", *MOUTH_KEYS) if key in batch}
+    return {"source": batch["source"], "motion": motion, **optional, **{key: batch[key] for key in frame_keys}}
 
 
 def next_context(context: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:

@@ -29,16 +29,24 @@ def window(index: int, length: int, size: int) -> np.ndarray:
     return np.clip(np.arange(index - half, index - half + size), 0, length - 1)
 
 
+def scaled_mel(mel: np.ndarray) -> torch.Tensor:
+    """Log-mel frames (dB) as the networks read them."""
+    return (torch.from_numpy(np.ascontiguousarray(mel)).float() + MEL_DB_OFFSET) / MEL_DB_SCALE
+
+
+def scaled_mfcc(mfcc: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(mfcc)).float() / MFCC_SCALE
+
+
 def audio_conditioning(clip: dict[str, np.ndarray], t: int, audio_window: int) -> dict[str, torch.Tensor]:
     """The audio inputs of frame t: mel, pitch and energy windows [K, 256], the MFCC window [K, 13] and,
     when the clip has them (a model with the speech source), the visemes window [K, 13]."""
     idx = window(t, len(clip["mel"]), audio_window)
-    mel = (torch.from_numpy(clip["mel"][idx]).float() + MEL_DB_OFFSET) / MEL_DB_SCALE
     inputs = {
-        "mel": mel,
+        "mel": scaled_mel(clip["mel"][idx]),
         "pitch": one_hot(clip["pitch"][idx]),
         "energy": one_hot(clip["energy"][idx]),
-        "mfcc": torch.from_numpy(clip["mfcc"][idx]).float() / MFCC_SCALE,
+        "mfcc": scaled_mfcc(clip["mfcc"][idx]),
     }
     if "visemes" in clip:
         inputs["visemes"] = torch.from_numpy(clip["visemes"][idx]).float()

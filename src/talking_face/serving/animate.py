@@ -24,8 +24,8 @@ from talking_face.features.audio import AUDIO_DEFAULTS, audio_features, video_ho
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.features.phonemes import speech_visemes
 from talking_face.models.generator import GeneratorOutput
-from talking_face.serving.blinks import EyeControls
-from talking_face.serving.parts import source_parts
+from talking_face.serving.blinks import EyeControls, crop_landmarks
+from talking_face.serving.parts import PhotoMouth, source_parts
 from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.stepper import FrameStepper
 from talking_face.conditioning.inputs import generator_conditioning, motion_for_generator, next_context
@@ -125,7 +125,10 @@ class FaceAnimator:
         self.source = to_image_tensor(source_crop)[None].to(self.device)
         self.stepper = FrameStepper(model.generator, self.source)
         self.previous = self.source.repeat(1, model.context_frames, 1, 1)
-        self.parts = source_parts(model, source_crop, mouth_strength)
+        wants_points = model.generator.limits_mask or model.mouth is not None
+        points = crop_landmarks(source_crop, float(model.features["crop_margin"])) if wants_points else None
+        self.parts = source_parts(model, source_crop, mouth_strength, points)
+        self.mouth = None if model.mouth is None else PhotoMouth(model, points, model.image_size, mouth_strength)
 
     @torch.inference_mode()
     def frames(self, frames_audio: dict[str, torch.Tensor]) -> Iterator[GeneratedFrame]:
@@ -133,8 +136,9 @@ class FaceAnimator:
         ones already generated."""
         model = self.model
         self.stepper.set_audio(frames_audio)
+        per_frame = {**frames_audio, **(self.mouth(frames_audio) if self.mouth is not None else {})}
         for i in range(len(frames_audio["mel"])):
-            batch = {"source": self.source, **{key: value[i : i + 1] for key, value in frames_audio.items()}}
+            batch = {"source": self.source, **{key: value[i : i + 1] for key, value in per_frame.items()}}
             batch["eyes"] = self.eyes.map(self.t)
             if self.parts is not None:
                 batch["parts"] = self.parts

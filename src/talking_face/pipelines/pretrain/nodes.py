@@ -1,5 +1,5 @@
 """Thin nodes over talking_face.training: choose the training clips, then pretrain the motion predictors and
-train the lip-sync expert under Ray Train."""
+train the lip-sync expert under Ray Train, and the mouth layer's opening network."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from talking_face.features.shards import split_index
+from talking_face.models import model_config
+from talking_face.training.mouth import train_mouth_opening
 from talking_face.training.figures import history_figure
 from talking_face.training.run import loop_config, pretrain_predictors, sync_expert_config, train_sync_expert
 
@@ -43,3 +45,18 @@ def sync_expert(paths: list[str], params: dict, ray_params: dict, seed: int) -> 
     state, history = train_sync_expert(sync_expert_config(params, paths, seed, ray_params), ray_params)
     title = f"lip-sync expert {state['version']}: {len(paths)} training clips"
     return state, history, history_figure(history, ("loss", "accuracy", "offset_accuracy"), title)
+
+
+def mouth_opening(
+    feature_summary: pd.DataFrame, feature_files: dict[str, str], params: dict, model: dict, seed: int
+) -> tuple[dict, dict]:
+    """The mouth layer's opening network (models.mouth), trained on the train split's clips with their
+    speakers (the gain is fitted on held-out people), and its report; ({}, {"enabled": False}) when
+    `params["enabled"]` is false: the generator's own mouth, as the paper's."""
+    if not params.get("enabled", True):
+        return {}, {"enabled": False}
+    rows = feature_summary[feature_summary["split"] == "train"].sort_values("clip_id")
+    clips = [(feature_files[row.clip_id], str(row.speaker)) for row in rows.itertuples() if row.clip_id in feature_files]
+    window = model_config(model["preset"], model.get("variant"), model.get("overrides")).generator.audio_window
+    state, report = train_mouth_opening(clips, params, window, seed)
+    return state, {"enabled": True, **report}

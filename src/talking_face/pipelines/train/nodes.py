@@ -10,6 +10,7 @@ from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.evaluation.calibration import SET_NAME as CALIBRATION_SET
 from talking_face.evaluation.calibration import Judge, calibrate_mouth_strength, calibration_figure
 from talking_face.evaluation.run import select_clips
+from talking_face.models.mouth import MouthOpening
 from talking_face.models.sync_expert import load_expert
 from talking_face.registry.gate import gate
 from talking_face.training.run import loop_config, train_gan, with_sync_expert
@@ -29,14 +30,16 @@ def train_man_gan(
 
 def calibrate_model(
     model_state: dict, feature_summary: pd.DataFrame, feature_files: dict[str, str], params: dict, evaluate: dict,
-    register: dict, expert_state: dict,
+    register: dict, expert_state: dict, mouth_state: dict,
 ) -> tuple[dict, pd.DataFrame, Figure, float]:
-    """The model bundle with its mouth strength chosen on `params["split"]` (held-out clips of the training
-    speakers) by the promotion gate's checks (`register.gate`), the table of every strength tried, its
-    figure and the strength (an MLflow metric)."""
+    """The model bundle with its mouth layer (`mouth_state`, the opening network; {}: none) and its mouth
+    strength chosen on `params["split"]` (held-out clips of the training speakers) by the promotion gate's
+    checks (`register.gate`), the table of every strength tried, its figure and the strength (an MLflow
+    metric)."""
     if params["split"] == "test_unseen":
         raise ValueError("calibration.split test_unseen: the model would be tuned on the people it is judged on")
     model = TalkingFaceModel.from_state(model_state)
+    model.mouth = MouthOpening.from_state(mouth_state) if mouth_state else None
     clips = select_clips(feature_summary, feature_files, [params["split"]], params.get("max_clips"))
     calibration = calibrate_mouth_strength(model, clips, tuple(params["strengths"]), gate_judge(register.get("gate")),
                                            evaluate, load_expert(expert_state))  # fmt: skip
