@@ -30,7 +30,7 @@ from talking_face.features.schema import N_MEL, N_MFCC
 UPPER_SHARE = 0.2  # of the extra opening, the upper lip's part; the jaw carries the rest
 CORNER_FALLOFF = 0.4  # the lips' vertical motion falls off as a Gaussian of this many mouth widths from the centre
 BELOW_CHIN = 0.25  # below the chin the jaw's motion fades over this many mouth widths (the neck stays)
-ABOVE_LIP = 0.35  # the upper lip's motion fades toward the nose over this many mouth widths
+ABOVE_LIP = 0.25  # the upper lip's motion fades toward the nose over this many mouth widths
 TEETH_SHARE = 0.3  # of the painted gap, the upper teeth's band
 TEETH_MAX = 0.08  # ... at most this many mouth widths high
 CAVITY_RGB = (50, 20, 22)  # the interior behind the teeth (0-255)
@@ -143,7 +143,8 @@ class MouthShape:
         centre_down = (lower - upper) / 2  # the gap's centre moves with the lips around it
         half_height = (target / 2).clamp_min(1e-3)
         reach = torch.sqrt((along / self.inner_half_width) ** 2 + ((down - centre_down) / half_height) ** 2)
-        alpha = ((1 - reach) * half_height + 0.5).clamp(0, 1) * (target > 0.25)  # a one-pixel anti-aliased edge
+        # A one-pixel anti-aliased edge; the paint fades in over the first pixel of opening beyond the photo's.
+        alpha = ((1 - reach) * half_height + 0.5).clamp(0, 1) * extra.clamp(0, 1)
         top = centre_down - half_height
         teeth_height = torch.minimum(TEETH_SHARE * 2 * half_height, torch.full_like(half_height, TEETH_MAX * self.width))
         teeth = ((top + teeth_height - down) + 0.5).clamp(0, 1)[:, None]
