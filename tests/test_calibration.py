@@ -68,12 +68,12 @@ def test_the_node_stores_the_strength_in_the_model_file_and_refuses_the_unseen_p
     state = bold_model().state()
     params = {"split": "test_seen", "strengths": list(STRENGTHS), "max_clips": 1}
     expert = expert_state(SyncExpert())
-    calibrated, table, _, strength = calibrate_model(state, summary, files, params, {}, {}, expert, {})
+    calibrated, table, _, strength = calibrate_model(state, summary, files, params, {}, {}, expert, {}, {})
     assert len(table) == 3 and calibrated["mouth_strength"] == strength in STRENGTHS
     assert table["expert_confidence"].notna().all() and table["real_expert_confidence"].notna().all()
     assert TalkingFaceModel.from_state(calibrated).mouth_strength == strength
     with pytest.raises(ValueError, match="calibration.split test_unseen: .*judged on"):
-        calibrate_model(state, summary, files, {**params, "split": "test_unseen"}, {}, {}, expert, {})
+        calibrate_model(state, summary, files, {**params, "split": "test_unseen"}, {}, {}, expert, {}, {})
 
 
 def test_model_files_without_a_strength_load_at_full_strength_and_a_bad_one_is_refused():

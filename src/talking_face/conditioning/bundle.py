@@ -11,7 +11,9 @@ to the real frames. Files made before it load at 1.
 
 `mouth` (models.mouth.MouthOpening) predicts how far the speech opens the mouth, and generation opens the
 photo's mouth by it (the composite head's mouth layer), scaled by the mouth strength too. None: the
-generator's own mouth alone (files made before it, and `mouth_opening.enabled: false`)."""
+generator's own mouth alone (files made before it, and `mouth_opening.enabled: false`). `eyelids`: blinks are
+drawn by the head's eyelid layer (models.eyelids) on top of the generator's own eyes; files made before it
+load without."""
 
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ class TalkingFaceModel:
     features: dict  # the `features.extract` parameters the model was trained with
     mouth_strength: float = 1.0  # the composite mask's scale on the mouth region at generation, in [0, 1]
     mouth: MouthOpening | None = None  # the speech's mouth opening, for the composite head's mouth layer
+    eyelids: bool = False  # blinks drawn by the composite head's eyelid layer
 
     def __post_init__(self) -> None:
         self.mouth_strength = check_mouth_strength(self.mouth_strength)
@@ -99,6 +102,7 @@ class TalkingFaceModel:
             "predictor": self.predictor.state_dict(),
             "mouth_strength": self.mouth_strength,
             "mouth": None if self.mouth is None else self.mouth.state(),
+            "eyelids": self.eyelids,
         }
 
     @classmethod
@@ -119,6 +123,7 @@ class TalkingFaceModel:
                 raise ValueError(f"the {name}'s weights do not fit the model's configuration: {detail[:400]}") from None
         if state.get("mouth"):  # written before the mouth layer: the generator's own mouth
             model.mouth = MouthOpening.from_state(state["mouth"])
+        model.eyelids = bool(state.get("eyelids", False))
         return model.eval()
 
     def save(self, path: str | Path) -> Path:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from talking_face.models import FlowPredictor, KeypointPredictor, ModelConfig
-from talking_face.models.generator import MOUTH_KEYS
+from talking_face.models.layer import LAYER_KEYS
 
 AUDIO_KEYS = ("mel", "pitch", "energy", "mfcc")  # every model's audio inputs; "visemes" only where the source is on
 
@@ -37,9 +37,9 @@ def motion_for_generator(predicted: torch.Tensor, image_size: int) -> torch.Tens
 def generator_conditioning(batch: dict[str, torch.Tensor], motion: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every input the generator may read; `batch["eyes"]` is the eye closure map [B,1,S,S] (features.eyes),
     `batch["parts"]` (when given) the source's moving parts [B,1,S,S] (features.parts), and the mouth layer's
-    entries (MOUTH_KEYS, models.mouth) when generation opens the mouth."""
+    entries (LAYER_KEYS, models.mouth) when generation opens the mouth."""
     frame_keys = ("eyes", *AUDIO_KEYS, *(("visemes",) if "visemes" in batch else ()))
-    optional = {key: batch[key] for key in ("parts", *MOUTH_KEYS) if key in batch}
+    optional = {key: batch[key] for key in ("parts", *LAYER_KEYS) if key in batch}
     return {"source": batch["source"], "motion": motion, **optional, **{key: batch[key] for key in frame_keys}}
 
 

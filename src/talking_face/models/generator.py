@@ -17,8 +17,9 @@ paper's head, the frame is the painted RGB (mask all ones, motion zero).
     "source"  [B,3,S,S]    the identity photo in [-1,1]
     "motion"  [B,2,S,S]    predicted flow (man.motion == "flow") or [B,15,S,S] keypoint heatmaps
     "eyes"    [B,1,S,S]    eye closure map: blobs on the source's eyes scaled by the closure (features.eyes)
-    "mouth_motion" [B,2,S,S], "mouth_alpha" [B,1,S,S], "mouth_colour" [B,3,S,S]: optional, the mouth layer
-              (models.mouth): the source's mouth opened to what the speech asks for before the head composes
+    "layer_motion" [B,2,S,S], "layer_alpha" [B,1,S,S], "layer_colour" [B,3,S,S]: optional, a part layer
+              (models.layer): the source's mouth opened to what the speech asks for (models.mouth) and its lids
+              lowered for a blink (models.eyelids), before the head composes
     "mel"     [B,K,256]    log-mel window;  "pitch", "energy": [B,K,256] one-hot windows
     "mfcc"    [B,K,13]     ([B,13] when K == 1): enters the first layers
 Only the keys of the enabled MAN sources are read, plus "source" and "mfcc" which the seed always uses.
@@ -43,11 +44,10 @@ from torch import nn
 from talking_face.models.cam import CAMLayer
 from talking_face.models.config import CONDITION_KEYS, GeneratorConfig, as_config
 from talking_face.models.man import MANResBlock
-from talking_face.models.mouth import MouthLayer
+from talking_face.models.layer import LAYER_KEYS, PartLayer
 from talking_face.models.predictors import warp
 
 
-MOUTH_KEYS = ("mouth_motion", "mouth_alpha", "mouth_colour")  # the conditioning entries of a MouthLayer
 MASK_START = 0.5  # the composite mask's value everywhere at initialisation (the painted change starts at zero)
 
 
@@ -77,8 +77,8 @@ class CompositeHead(nn.Module):
     motion cannot be told from speech, and a mask free to open on the hairline and the cheeks learns to blur
     them against it, which a new face pays for in sharpness.
 
-    A `mouth` layer (models.mouth.MouthLayer) opens the source's mouth first: the head warps and paints on
-    the opened photo. What comes back then describes the whole frame for paste-back at the photo's resolution:
+    A part `layer` (models.layer.PartLayer) changes the source first (its mouth opened, its lids lowered):
+    the head warps and paints on that. What comes back then describes the whole frame for paste-back at the photo's resolution:
     the two motions summed (small, so composing them is close to adding them), the mask covering the painted
     interior too, and the frame itself as the painted pixels there."""
 
@@ -97,21 +97,21 @@ class CompositeHead(nn.Module):
 
     def forward(
         self, features: torch.Tensor, source: torch.Tensor, region: torch.Tensor | None = None,
-        mouth: MouthLayer | None = None,
+        layer: PartLayer | None = None,
     ) -> tuple[torch.Tensor, ...]:
         """mask, motion, painted and the composed frame."""
         mask = torch.sigmoid(self.to_mask(features))
         if region is not None:
             mask = mask * region.to(mask.dtype)
-        if mouth is not None:
-            source = composite(mouth.colour.to(source.dtype), mouth.alpha.to(source.dtype), warp(source, mouth.motion))
+        if layer is not None:
+            source = composite(layer.colour.to(source.dtype), layer.alpha.to(source.dtype), warp(source, layer.motion))
         motion = mask * self.limit * torch.tanh(self.to_motion(features))
         warped = warp(source, motion)
         painted = (warped + 2 * torch.tanh(self.to_change(features))).clamp(-1, 1)
         image = composite(painted, mask, warped)
-        if mouth is not None:
-            painted = composite(image, mouth.alpha, painted)
-            mask, motion = torch.maximum(mask, mouth.alpha), motion + mouth.motion
+        if layer is not None:
+            painted = composite(image, layer.alpha, painted)
+            mask, motion = torch.maximum(mask, layer.alpha), motion + layer.motion
         return mask, motion, painted, image
 
 
@@ -195,6 +195,6 @@ class MANGenerator(nn.Module):
             return GeneratorOutput(painted, cam_logit, attention, mask, motion, painted)
         source = conditioning["source"].to(features.dtype)
         region = conditioning["parts"] if self.limits_mask else None
-        mouth = MouthLayer(*(conditioning[key] for key in MOUTH_KEYS)) if MOUTH_KEYS[0] in conditioning else None
-        mask, motion, painted, image = self.composite_head(features, source, region, mouth)
+        layer = PartLayer(*(conditioning[key] for key in LAYER_KEYS)) if LAYER_KEYS[0] in conditioning else None
+        mask, motion, painted, image = self.composite_head(features, source, region, layer)
         return GeneratorOutput(image, cam_logit, attention, mask, motion, painted)

@@ -2,7 +2,7 @@
 
     opening = MouthOpening(MouthOpeningConfig(window=5))(mel, mfcc)   # [N, K, 256], [N, K, 13] -> [N]
     shape = MouthShape.from_landmarks(points)          # the photo's mouth, from its 68 landmarks (crop pixels)
-    layer = shape.layer(opening, size=64)              # MouthLayer: motion [N,2,S,S], alpha [N,1,S,S], colour [N,3,S,S]
+    layer = shape.layer(opening, size=64)              # PartLayer: motion [N,2,S,S], alpha [N,1,S,S], colour [N,3,S,S]
 
 Why it exists: a GAN trained on a few dozen people paints a timid mouth on a new face. Where speech does not
 tell the exact shape, a half-open mouth is closest to every real frame on average, so the real-data model's
@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
-
 import numpy as np
 import torch
 from torch import nn
 
 from talking_face.features.schema import N_MEL, N_MFCC
+from talking_face.models.layer import PartLayer
 
 UPPER_SHARE = 0.2  # of the extra opening, the upper lip's part; the jaw carries the rest
 CORNER_FALLOFF = 0.4  # the lips' vertical motion falls off as a Gaussian of this many mouth widths from the centre
@@ -35,12 +34,6 @@ TEETH_SHARE = 0.3  # of the painted gap, the upper teeth's band
 TEETH_MAX = 0.08  # ... at most this many mouth widths high
 CAVITY_RGB = (50, 20, 22)  # the interior behind the teeth (0-255)
 TEETH_RGB = (205, 195, 185)
-
-
-class MouthLayer(NamedTuple):
-    motion: torch.Tensor  # [N, 2, S, S] backward flow (x, y) in pixels: frame(p) = photo(p + motion(p))
-    alpha: torch.Tensor  # [N, 1, S, S] in [0, 1]: where the interior is painted
-    colour: torch.Tensor  # [N, 3, S, S] in [-1, 1]: the interior's pixels
 
 
 @dataclass
@@ -120,7 +113,7 @@ class MouthShape:
             chin=max(float((points[8] - centre) @ down), 1.0),
         )
 
-    def layer(self, opening: torch.Tensor, size: int, strength: float = 1.0) -> MouthLayer:
+    def layer(self, opening: torch.Tensor, size: int, strength: float = 1.0) -> PartLayer:
         """The mouth opened to `opening` [N] (inner-lip gap over mouth width) on a size x size crop, its
         departure from the photo's own gap scaled by `strength` (0: the photo's mouth)."""
         opening = opening.float().reshape(-1, 1, 1)
@@ -150,4 +143,4 @@ class MouthShape:
         teeth = ((top + teeth_height - down) + 0.5).clamp(0, 1)[:, None]
         cavity, white = (torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1) / 127.5 - 1 for rgb in (CAVITY_RGB, TEETH_RGB))
         colour = teeth * white + (1 - teeth) * cavity
-        return MouthLayer(motion, alpha[:, None], colour.expand(len(opening), 3, size, size))
+        return PartLayer(motion, alpha[:, None], colour.expand(len(opening), 3, size, size))

@@ -25,7 +25,7 @@ from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.features.phonemes import speech_visemes
 from talking_face.models.generator import GeneratorOutput
 from talking_face.serving.blinks import EyeControls, crop_landmarks
-from talking_face.serving.parts import PhotoMouth, source_parts
+from talking_face.serving.parts import PhotoLayers, source_parts
 from talking_face.conditioning.bundle import TalkingFaceModel
 from talking_face.serving.stepper import FrameStepper
 from talking_face.conditioning.inputs import generator_conditioning, motion_for_generator, next_context
@@ -125,10 +125,11 @@ class FaceAnimator:
         self.source = to_image_tensor(source_crop)[None].to(self.device)
         self.stepper = FrameStepper(model.generator, self.source)
         self.previous = self.source.repeat(1, model.context_frames, 1, 1)
-        wants_points = model.generator.limits_mask or model.mouth is not None
+        has_layers = model.mouth is not None or model.eyelids
+        wants_points = has_layers or model.generator.limits_mask
         points = crop_landmarks(source_crop, float(model.features["crop_margin"])) if wants_points else None
         self.parts = source_parts(model, source_crop, mouth_strength, points)
-        self.mouth = None if model.mouth is None else PhotoMouth(model, points, model.image_size, mouth_strength)
+        self.layers = PhotoLayers(model, source_crop, points, mouth_strength) if has_layers else None
 
     @torch.inference_mode()
     def frames(self, frames_audio: dict[str, torch.Tensor]) -> Iterator[GeneratedFrame]:
@@ -136,8 +137,12 @@ class FaceAnimator:
         ones already generated."""
         model = self.model
         self.stepper.set_audio(frames_audio)
-        per_frame = {**frames_audio, **(self.mouth(frames_audio) if self.mouth is not None else {})}
-        for i in range(len(frames_audio["mel"])):
+        count = len(frames_audio["mel"])
+        closure = np.zeros(count, np.float32)
+        scheduled = self.eyes.closure[self.t : self.t + count]
+        closure[: len(scheduled)] = scheduled
+        per_frame = {**frames_audio, **(self.layers(frames_audio, closure) if self.layers is not None else {})}
+        for i in range(count):
             batch = {"source": self.source, **{key: value[i : i + 1] for key, value in per_frame.items()}}
             batch["eyes"] = self.eyes.map(self.t)
             if self.parts is not None:

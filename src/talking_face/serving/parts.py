@@ -1,6 +1,7 @@
 """Where and how the face may change at generation time, from the source photo's landmarks: its moving parts
 (eyes, mouth and chin, `features.parts`), which cap the composite head's mask of a model trained with
-`mask_region: parts`, and its mouth, which the model's mouth layer opens by the speech (`models.mouth`)."""
+`mask_region: parts`, and its mouth and eyes, which the model's part layers open by the speech
+(`models.mouth`) and close for blinks (`models.eyelids`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import torch
 
 from talking_face.conditioning.bundle import TalkingFaceModel, check_mouth_strength
 from talking_face.features.parts import moving_parts
-from talking_face.models.generator import MOUTH_KEYS
+from talking_face.models.eyelids import EyelidShape
+from talking_face.models.layer import LAYER_KEYS, merge
 from talking_face.models.mouth import MouthShape
 from talking_face.serving.blinks import crop_landmarks
 
@@ -32,20 +34,27 @@ def source_parts(
     return parts.to(next(model.generator.parameters()).device)
 
 
-class PhotoMouth:
-    """The mouth layer's conditioning for one photo: `model.mouth`'s opening of each frame's speech, the
-    photo's mouth (its crop's `points`) opened to it at `mouth_strength` (None: the model's calibrated one)."""
+class PhotoLayers:
+    """The composite head's part layers for one photo (`models.layer`): its mouth opened by `model.mouth`'s
+    reading of each frame's speech at `mouth_strength` (None: the model's calibrated one), and, for a model
+    with `eyelids`, its lids lowered by each frame's blink closure. `points` are the crop's landmarks."""
 
-    def __init__(self, model: TalkingFaceModel, points: np.ndarray, size: int, mouth_strength: float | None = None):
-        if model.mouth is None:
-            raise ValueError("the model has no mouth layer (it was trained without mouth_opening)")
-        self.opening, self.size = model.mouth, size
-        self.shape = MouthShape.from_landmarks(points)
+    def __init__(
+        self, model: TalkingFaceModel, crop: np.ndarray, points: np.ndarray, mouth_strength: float | None = None
+    ):
+        self.opening, self.size = model.mouth, crop.shape[0]
+        self.mouth = MouthShape.from_landmarks(points) if model.mouth is not None else None
+        self.eyelids = EyelidShape.from_landmarks(points, crop) if model.eyelids else None
         self.strength = model.mouth_strength if mouth_strength is None else check_mouth_strength(mouth_strength)
         self.device = next(model.generator.parameters()).device
 
-    def __call__(self, frames_audio: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """{mouth_motion, mouth_alpha, mouth_colour} [N, C, S, S] for the N frames of `frames_audio`."""
-        opening = self.opening(frames_audio["mel"], frames_audio["mfcc"]).cpu()
-        layer = self.shape.layer(opening, self.size, self.strength)
-        return {key: value.to(self.device) for key, value in zip(MOUTH_KEYS, layer)}
+    def __call__(self, frames_audio: dict[str, torch.Tensor], closure: np.ndarray) -> dict[str, torch.Tensor]:
+        """{layer_motion, layer_alpha, layer_colour} [N, C, S, S] for the N frames of `frames_audio`, whose
+        eye closures are `closure` [N]."""
+        layers = []
+        if self.mouth is not None:
+            opening = self.opening(frames_audio["mel"], frames_audio["mfcc"]).cpu()
+            layers.append(self.mouth.layer(opening, self.size, self.strength))
+        if self.eyelids is not None:
+            layers.append(self.eyelids.layer(torch.from_numpy(np.asarray(closure, np.float32)), self.size))
+        return {key: value.to(self.device) for key, value in zip(LAYER_KEYS, merge(layers))}

@@ -30,16 +30,17 @@ def train_man_gan(
 
 def calibrate_model(
     model_state: dict, feature_summary: pd.DataFrame, feature_files: dict[str, str], params: dict, evaluate: dict,
-    register: dict, expert_state: dict, mouth_state: dict,
+    register: dict, expert_state: dict, mouth_state: dict, layers: dict,
 ) -> tuple[dict, pd.DataFrame, Figure, float]:
-    """The model bundle with its mouth layer (`mouth_state`, the opening network; {}: none) and its mouth
-    strength chosen on `params["split"]` (held-out clips of the training speakers) by the promotion gate's
+    """The model bundle with its part layers (the mouth's with `mouth_state`, the opening network, {}: none;
+    the eyelids' when `layers["eyelids"]`) and its mouth strength chosen on `params["split"]` (held-out clips of the training speakers) by the promotion gate's
     checks (`register.gate`), the table of every strength tried, its figure and the strength (an MLflow
     metric)."""
     if params["split"] == "test_unseen":
         raise ValueError("calibration.split test_unseen: the model would be tuned on the people it is judged on")
     model = TalkingFaceModel.from_state(model_state)
     model.mouth = MouthOpening.from_state(mouth_state) if mouth_state else None
+    model.eyelids = bool(layers.get("eyelids", False))
     clips = select_clips(feature_summary, feature_files, [params["split"]], params.get("max_clips"))
     calibration = calibrate_mouth_strength(model, clips, tuple(params["strengths"]), gate_judge(register.get("gate")),
                                            evaluate, load_expert(expert_state))  # fmt: skip

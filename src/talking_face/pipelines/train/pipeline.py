@@ -32,7 +32,7 @@ def gan_pipeline() -> Pipeline:
             node(
                 calibrate_model,
                 ["gan_model", "feature_summary", "feature_files", "params:calibration", "params:evaluate", "params:register",
-                 "sync_expert", "mouth_opening"],
+                 "sync_expert", "mouth_opening", "params:layers"],
                 ["talking_face_model", "mouth_strength_calibration", "mouth_strength_figure", "mouth_strength"],
                 name="calibrate_mouth_strength",
             ),

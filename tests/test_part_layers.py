@@ -1,7 +1,8 @@
-"""The mouth layer on real GRID video: its opening network, trained on two speakers, follows the lips of a
-third it never heard; the layer opens a real photo's mouth (dlib sees the gap grow and the inside darken)
-and changes nothing away from the mouth and the jaw; a model bundle keeps the layer through its file and
-generation uses it."""
+"""The composite head's part layers on real GRID video: the mouth opening network, trained on two speakers,
+follows the lips of a third it never heard; the mouth layer opens a real photo's mouth (dlib sees the gap
+grow and the inside darken) and changes nothing away from the mouth and the jaw; the eyelid layer closes its
+eyes as far as a blink counts (dlib's eye aspect ratio) and changes nothing away from them; a model bundle
+keeps its layers through its file and generation uses them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from talking_face.evaluation.sync import mouth_opening
 from talking_face.features.audio import AUDIO_DEFAULTS, audio_features
 from talking_face.media.audio import read_audio
 from talking_face.models import MANGenerator, model_config
-from talking_face.models.generator import MOUTH_KEYS
+from talking_face.models.layer import LAYER_KEYS
+from talking_face.features.eyes import eye_aspect_ratio
+from talking_face.models.eyelids import EyelidShape
 from talking_face.models.mouth import MouthOpening, MouthShape
 from talking_face.serving.animate import animate
 from talking_face.training.mouth import held_out_people, train_mouth_opening
@@ -90,15 +93,19 @@ def photo(grid_dir):
 
 def composed(photo_crop, points, opening, strength=1.0) -> np.ndarray:
     """An untrained generator (it returns the photo) with the mouth layer opened to `opening`."""
+    return through_generator(photo_crop, MouthShape.from_landmarks(points).layer(torch.tensor([opening]), SIZE, strength))
+
+
+def through_generator(photo_crop, layer) -> np.ndarray:
+    """The frame an untrained generator (it returns its source) makes of `photo_crop` with a part layer."""
     torch.manual_seed(0)
     generator = MANGenerator(model_config("cpu", overrides={"image_size": SIZE}).generator).eval()
-    layer = MouthShape.from_landmarks(points).layer(torch.tensor([opening]), SIZE, strength)
     source = to_image_tensor(photo_crop)[None]
     conditioning = {
         "source": source, "mfcc": torch.zeros(1, 5, 13), "eyes": torch.zeros(1, 1, SIZE, SIZE),
         "motion": torch.zeros(1, 2, SIZE, SIZE), "parts": torch.zeros(1, 1, SIZE, SIZE),
         **{key: torch.zeros(1, 5, 256) for key in ("mel", "pitch", "energy")},
-        **dict(zip(MOUTH_KEYS, layer)),
+        **dict(zip(LAYER_KEYS, layer)),
     }  # fmt: skip
     with torch.no_grad():
         image = generator(conditioning).image
@@ -126,6 +133,22 @@ def test_the_mouth_layer_opens_a_real_mouth_and_changes_nothing_away_from_it(pho
     assert np.array_equal(opened[above_nose], crop[above_nose])
 
 
+@pytest.mark.parametrize("closure", [0.75, 1.0])
+def test_the_eyelid_layer_closes_a_real_photos_eyes_as_far_as_a_blink_and_nothing_else(photo, closure):
+    crop, points = photo
+    lids = EyelidShape.from_landmarks(points, crop)
+    assert np.array_equal(through_generator(crop, lids.layer(torch.zeros(1), SIZE)), crop)  # open: the photo
+    closed = through_generator(crop, lids.layer(torch.tensor([closure]), SIZE))
+    ear = eye_aspect_ratio(track_landmarks(np.stack([crop, closed]), redetect_every=1).landmarks)
+    assert ear[1] < 0.7 * ear[0]  # a blink as evaluation counts them (below 0.7 of the open level)
+    changed = np.abs(closed.astype(int) - crop.astype(int)).max(-1) > 2
+    rows, _ = np.nonzero(changed)
+    eyes = points[36:48]
+    assert rows.min() >= eyes[:, 1].min() - 3 and rows.max() <= eyes[:, 1].max() + 2  # only the eyes change
+    lower_face = slice(int(points[30, 1]), None)
+    assert np.array_equal(closed[lower_face], crop[lower_face])
+
+
 def test_a_bundle_keeps_its_mouth_layer_and_generation_opens_the_mouth_with_it(photo, tmp_path):
     crop, points = photo
     without = TalkingFaceModel.from_state(tiny_bundle(0))
@@ -133,9 +156,9 @@ def test_a_bundle_keeps_its_mouth_layer_and_generation_opens_the_mouth_with_it(p
     mouth = MouthOpening({"window": without.audio_window})
     mouth.closed.fill_(0.3)  # gain 0: the untrained network's own output left out, a mouth opened to 0.3
     mouth.gain.fill_(0.0)
-    with_mouth = TalkingFaceModel.from_state({**tiny_bundle(0), "mouth": mouth.state()})
+    with_mouth = TalkingFaceModel.from_state({**tiny_bundle(0), "mouth": mouth.state(), "eyelids": True})
     loaded = TalkingFaceModel.load(with_mouth.save(tmp_path / "model.pt"))
-    assert loaded.mouth is not None and without.mouth is None
+    assert loaded.mouth is not None and loaded.eyelids and without.mouth is None and not without.eyelids
     assert torch.equal(loaded.mouth.gain, mouth.gain)
     small = np.ascontiguousarray(crop[::2, ::2])  # the tiny models' 32-pixel crop
     audio = np.zeros(RATE // 2, np.float32)
