@@ -17,7 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from talking_face.cli import main
+from talking_face.evaluation import sync
+from talking_face.evaluation.face_track import track_landmarks
 from talking_face.face.detect import detect_faces
+from talking_face.features.phonemes import speech_openness
 from talking_face.features.eyes import DEFAULT_BLINK_RATE
 from talking_face.media.audio import probe_audio, read_audio
 from talking_face.media.errors import MediaError
@@ -90,7 +93,7 @@ def test_without_a_model_generate_uses_the_champion_else_the_shipped_pretrained_
     result = generate("--image", str(inputs["photo"]), "--audio", str(inputs["speech"]), "--out", str(out))
     assert result.exit_code == 0, result.output
     said = result.stderr.strip().splitlines()
-    assert len(said) == 1 and said[0].startswith(f"model: the pretrained GRID model {SHIPPED_MODEL.name}"), said
+    assert len(said) == 1 and said[0].startswith(f"model: the pretrained model {SHIPPED_MODEL.name}"), said
     assert_talking_video(out, 2.0, (320, 320))
     assert not (tmp_path / "mlflow.db").exists()  # looking for a champion created no registry
     # Neither a champion nor a shipped model: one line, no output.
@@ -104,6 +107,30 @@ def test_without_a_model_generate_uses_the_champion_else_the_shipped_pretrained_
     result = generate("--image", str(inputs["photo"]), "--audio", str(inputs["speech"]), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert result.stderr.strip().splitlines() == ["model: models:/talking-face-man@champion"]
+
+
+@pytest.mark.slow
+def test_the_shipped_model_is_the_default_and_a_real_photo_speaks_with_it(inputs, tmp_path, monkeypatch):
+    """The package's own model (no stand-in): used when nothing is configured, and the portrait's mouth
+    opens and closes with spoken sentences (espeak-ng), in step with the phonemes pocketsphinx hears."""
+    from talking_face.serving.resolve import default_model
+
+    assert SHIPPED_MODEL.is_file() and SHIPPED_MODEL.stat().st_size < 30e6
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    model, which = default_model()
+    assert SHIPPED_MODEL.name in which and model.mouth is not None and model.eyelids
+    samples = speech(4.0, seed=5)
+    audio = write_audio(tmp_path / "sentence.wav", samples)
+    out = tmp_path / "shipped.mp4"
+    result = generate("--image", str(inputs["photo"]), "--audio", str(audio), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines()[0].startswith(f"model: the pretrained model {SHIPPED_MODEL.name}")
+    frames, _ = read_frames(out)
+    opening = sync.mouth_opening(track_landmarks(frames).landmarks)
+    asked = speech_openness(samples, len(frames), 16000, 25.0)
+    assert opening.max() - opening.min() > 0.15  # the mouth opens ...
+    assert np.corrcoef(opening, asked)[0, 1] > 0.3  # ... when the words ask for it
 
 
 def test_generate_passes_the_blink_rate_and_mouth_strength_on_and_rejects_bad_ones(inputs, tmp_path, monkeypatch):

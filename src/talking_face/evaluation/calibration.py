@@ -9,8 +9,9 @@ strength scales the composite mask on the mouth region (`features.parts`), so th
 photo (0) to the trained model's own (1); the eyes keep their blinks. Every strength is scored on the
 clips as evaluation scores (image fidelity against the real frames beside the still photo's, and talking:
 the lip-sync expert, phoneme sync and motion agreement beside the real video's), and `judge` (the promotion
-gate's checks, from the node) counts the checks each passes: the strength that passes most wins, the
-larger on a tie (the most mouth motion). The clips must not be the ones the model is judged on: training
+gate's checks, from the node) counts the checks each passes: the strength that passes most wins; on a tie
+the one whose motion amplitude is nearest the real mouth's (1), else the larger. With a mouth layer
+(`models.mouth`) each strength scales the layer's opening beyond the photo's instead. The clips must not be the ones the model is judged on: training
 uses its speakers' held-out sentences (the seen split), the report the unseen people.
 """
 
@@ -77,10 +78,13 @@ def calibrate_mouth_strength(
     verdicts = [judge(_as_summary(row)) for row in table.to_dict("records")]
     table["checks_passed"] = [passed for passed, _ in verdicts]
     table["checks"] = [total for _, total in verdicts]
-    best = table.sort_values(["checks_passed", "strength"], ascending=False).iloc[0]
+    # On a tie, the mouth whose motion is nearest the real one's in size, else the largest.
+    table["amplitude_gap"] = (table["motion_amplitude"] - 1).abs() if "motion_amplitude" in table else 0.0
+    best = table.sort_values(["checks_passed", "amplitude_gap", "strength"], ascending=[False, True, False]).iloc[0]
+    table = table.drop(columns="amplitude_gap")
     strength = float(best["strength"])
     reason = (f"mouth strength {strength:g}: passes {int(best['checks_passed'])} of {int(best['checks'])} gate checks, "
-              f"the most of any strength (the largest on a tie)")  # fmt: skip
+              f"the most of any strength (on a tie, the motion amplitude nearest the real mouth's)")  # fmt: skip
     reason += f" on {len(clips)} held-out clip{'s' * (len(clips) != 1)} of the training speakers"
     logger.info("%s", reason)
     return Calibration(strength, table[[column for column in columns if column in table]], reason)

@@ -1,7 +1,7 @@
 """The eyelid layer of the composite head: a blink drawn as the photo's upper lids coming down.
 
     lids = EyelidShape.from_landmarks(points, crop)     # the photo's eyes: 68 landmarks and the uint8 crop
-    layer = lids.layer(closure, size=64)                # PartLayer for closures [N] in [0, 1] (0: open)
+    layer = lids.layer(closure, size=64)                # PartLayer for the blink schedule's closures [N] (0: open)
 
 Why it exists: the generator's eye control learned to close the lids on the two GRID speakers it first
 trained on, and no longer did once in-the-wild faces joined training (0 blinks on unseen people since).
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from talking_face.features.eyes import LEFT_EYE, RIGHT_EYE
+from talking_face.features.eyes import BLINK_DEPTH, LEFT_EYE, RIGHT_EYE
 from talking_face.models.layer import PartLayer
 
 LASH_SHADE = 0.3  # the lash line's colour, as a fraction of the lid skin's
@@ -70,8 +70,10 @@ class EyelidShape:
         return cls(tuple(eye_shape(points[eye], crop) for eye in (LEFT_EYE, RIGHT_EYE)))
 
     def layer(self, closure: torch.Tensor, size: int) -> PartLayer:
-        """Both eyes' lids lowered by `closure` [N] (the fraction of the eye's opening they cover)."""
-        closure = closure.float().reshape(-1, 1, 1).clamp(0, 1)
+        """Both eyes' lids lowered for the blink schedule's `closure` [N]. The schedule counts closure as dlib
+        reads it, and dlib reads a real shut eye at BLINK_DEPTH, so the lids cover closure / BLINK_DEPTH of
+        the eye's opening: shut at a blink's peak."""
+        closure = (closure.float().reshape(-1, 1, 1) / BLINK_DEPTH).clamp(0, 1)
         ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
                                 indexing="ij")  # fmt: skip
         alpha = torch.zeros(len(closure), size, size)

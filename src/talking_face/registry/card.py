@@ -46,9 +46,11 @@ def model_card(
     limits: list[str],
     commit: str | None = None,
     mouth_strength: float = 1.0,
+    layers: str = "none",
 ) -> str:
     """The card as Markdown. `reproduce`: the commands that rebuild the model, in order; `limits`: known
-    limits beyond the one the training data implies; `mouth_strength`: the one stored in the model."""
+    limits beyond the one the training data implies; `mouth_strength`: the one stored in the model; `layers`:
+    one line on its part layers (models.layer)."""
     corpora = ", ".join(f"{name} ({_clips(count)})" for name, count in data.corpora.items()) or "none"
     held_out = ", ".join(f"{split}: {_clips(count)}" for split, count in data.test_clips.items()) or "none"
     head = [
@@ -62,6 +64,7 @@ def model_card(
         f"- code: `{commit}`" if commit else "- code: not in a git repository",
         f"- mouth strength at generation: {mouth_strength:g} (chosen after training on held-out clips of the "
         "training speakers; `talking-face generate --mouth-strength` overrides it)",
+        f"- part layers at generation: {layers}",
         "",
         "## Evaluation",
         "",

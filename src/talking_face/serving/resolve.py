@@ -141,5 +141,5 @@ def default_model(store: str | None = None) -> tuple[TalkingFaceModel, str]:
         return load_model(DEFAULT_MODEL_URI, store), DEFAULT_MODEL_URI
     if not SHIPPED_MODEL.is_file():
         raise ModelNotFound(f"{DEFAULT_MODEL_URI}: no champion in {store} and no pretrained model installed (pass --model)")
-    which = f"the pretrained GRID model {SHIPPED_MODEL.name} shipped with talking-face (no champion in {store})"
+    which = f"the pretrained model {SHIPPED_MODEL.name} shipped with talking-face (no champion in {store})"
     return load_model(SHIPPED_MODEL, store), which

@@ -39,11 +39,23 @@ def register_model(
         list(params.get("limits") or []),
         commit,
         float(model_state.get("mouth_strength", 1.0)),
+        part_layers(model_state),
     )
     expert = load_expert(expert_state)
     decision = register_and_gate(model_state, metrics, clips, version_of_data, params, evaluate_params, description=card,
                                  expert=expert)  # fmt: skip
     return decision.to_dict(), card
+
+
+def part_layers(model_state: dict) -> str:
+    """One line on the bundle's part layers (models.layer) for its card."""
+    layers = []
+    if model_state.get("mouth"):
+        gain = float(model_state["mouth"]["weights"]["gain"])
+        layers.append(f"the mouth opened by a speech-to-opening network (gain {gain:.2f}, fitted on held-out training people)")
+    if model_state.get("eyelids"):
+        layers.append("blinks drawn as the lids lowered")
+    return "; ".join(layers) or "none: the generator's own mouth and eyes"
 
 
 def reproduce_commands(commit: str | None) -> list[str]:
