@@ -55,6 +55,8 @@ class PhotoLayers:
         if self.mouth is not None:
             opening = self.opening(frames_audio["mel"], frames_audio["mfcc"]).cpu()
             layers.append(self.mouth.layer(opening, self.size, self.strength))
-        if self.eyelids is not None:
+        if self.eyelids is not None and np.any(closure):
             layers.append(self.eyelids.layer(torch.from_numpy(np.asarray(closure, np.float32)), self.size))
+        if not layers:  # open eyes and no mouth layer: the photo as it is
+            return {}
         return {key: value.to(self.device) for key, value in zip(LAYER_KEYS, merge(layers))}

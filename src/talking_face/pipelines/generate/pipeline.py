@@ -1,4 +1,5 @@
-"""generate_requests (CSV) + the model -> one mp4 per good row, and a report of every row."""
+"""generate_requests (CSV) + the model (parameters: the trained bundle, a model URI, else the champion or the
+shipped model) -> one mp4 per good row, and a report of every row."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -10,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 generate_videos,
-                ["generate_requests", "talking_face_model", "params:generate"],
+                ["generate_requests", "params:generate"],
                 "generate_report",
                 name="generate_videos",
             ),
