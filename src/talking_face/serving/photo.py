@@ -147,8 +147,11 @@ class PasteBack:
         scale = self.side / frame.painted.shape[0]
         upsample = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         # One crop pixel of blur removes the upsampled mask's steps: taken at the crop's size, where it costs
-        # 1/scale^2 of the same blur at the box's; replicated borders keep an all-ones mask one.
-        mask = cv2.GaussianBlur(frame.mask, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REPLICATE)
+        # 1/scale^2 of the same blur at the box's; replicated borders keep an all-ones mask one. Not upsampled
+        # (a crop composed at its own size), the mask has no steps, and a blur would thin a blink's lids.
+        mask = frame.mask
+        if scale > 1:
+            mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REPLICATE)
         mask = np.clip(self._to_box(mask, cv2.INTER_LINEAR), 0.0, 1.0) * self.weight
         warped = self.background
         if np.any(frame.motion):
