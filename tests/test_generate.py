@@ -110,9 +110,10 @@ def test_without_a_model_generate_uses_the_champion_else_the_shipped_pretrained_
 
 
 @pytest.mark.slow
-def test_the_shipped_model_is_the_default_and_a_real_photo_speaks_with_it(inputs, tmp_path, monkeypatch):
+def test_the_shipped_model_is_the_default_and_a_real_photo_speaks_with_it(inputs, grid_dir, tmp_path, monkeypatch):
     """The package's own model (no stand-in): used when nothing is configured, and the portrait's mouth
-    opens and closes with spoken sentences (espeak-ng), in step with the phonemes pocketsphinx hears."""
+    opens and closes with the recorded speech of a GRID speaker it never heard, in step with the phonemes
+    pocketsphinx hears in it."""
     from talking_face.serving.resolve import default_model
 
     assert SHIPPED_MODEL.is_file() and SHIPPED_MODEL.stat().st_size < 30e6
@@ -120,7 +121,7 @@ def test_the_shipped_model_is_the_default_and_a_real_photo_speaks_with_it(inputs
     monkeypatch.chdir(tmp_path)
     model, which = default_model()
     assert SHIPPED_MODEL.name in which and model.mouth is not None and model.eyelids
-    samples = speech(4.0, seed=5)
+    samples = read_audio(grid_dir / "pwij3p.mpg", 16000)
     audio = write_audio(tmp_path / "sentence.wav", samples)
     out = tmp_path / "shipped.mp4"
     result = generate("--image", str(inputs["photo"]), "--audio", str(audio), "--out", str(out))
@@ -130,7 +131,7 @@ def test_the_shipped_model_is_the_default_and_a_real_photo_speaks_with_it(inputs
     opening = sync.mouth_opening(track_landmarks(frames).landmarks)
     asked = speech_openness(samples, len(frames), 16000, 25.0)
     assert opening.max() - opening.min() > 0.15  # the mouth opens ...
-    assert np.corrcoef(opening, asked)[0, 1] > 0.3  # ... when the words ask for it
+    assert np.corrcoef(opening, asked)[0, 1] > 0.4  # ... when the words ask for it
 
 
 def test_generate_passes_the_blink_rate_and_mouth_strength_on_and_rejects_bad_ones(inputs, tmp_path, monkeypatch):

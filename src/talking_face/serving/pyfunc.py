@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -90,13 +91,17 @@ def log_pyfunc_model(
     bundle_path: str, artifact_path: str = "model", registered_model_name: str | None = None
 ) -> ModelInfo:
     """Logs the bundle at `bundle_path` as a pyfunc model (into the active run, if any); registers it when
-    `registered_model_name` is given. Returns MLflow's ModelInfo (model_uri, registered_model_version, ...)."""
-    return mlflow.pyfunc.log_model(
-        name=artifact_path,
-        python_model=TalkingFacePyfunc(),
-        artifacts={BUNDLE_ARTIFACT: str(bundle_path)},
-        signature=SIGNATURE,
-        pip_requirements=pip_requirements(),
-        code_paths=[str(Path(talking_face.__file__).parent)],
-        registered_model_name=registered_model_name,
-    )
+    `registered_model_name` is given. Returns MLflow's ModelInfo (model_uri, registered_model_version, ...).
+    The package goes with it as code, without the pretrained model it ships (the version has its own bundle)."""
+    with tempfile.TemporaryDirectory(prefix="talking-face-code-") as folder:
+        code = Path(folder) / "talking_face"
+        shutil.copytree(Path(talking_face.__file__).parent, code, ignore=shutil.ignore_patterns("*.pt", "__pycache__"))
+        return mlflow.pyfunc.log_model(
+            name=artifact_path,
+            python_model=TalkingFacePyfunc(),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_path)},
+            signature=SIGNATURE,
+            pip_requirements=pip_requirements(),
+            code_paths=[str(code)],
+            registered_model_name=registered_model_name,
+        )
