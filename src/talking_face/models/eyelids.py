@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from talking_face.features.eyes import BLINK_DEPTH, LEFT_EYE, RIGHT_EYE
-from talking_face.models.layer import PartLayer
+from talking_face.models.layer import PartLayer, pixel_grid
 
 LASH_SHADE = 0.3  # the lash line's colour, as a fraction of the lid skin's
 LASH_FROM = 0.15  # the closure from which the lash line shows (a lid lowered that far)
@@ -74,8 +74,7 @@ class EyelidShape:
         reads it, and dlib reads a real shut eye at BLINK_DEPTH, so the lids cover closure / BLINK_DEPTH of
         the eye's opening: shut at a blink's peak."""
         closure = (closure.float().reshape(-1, 1, 1) / BLINK_DEPTH).clamp(0, 1)
-        ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                                indexing="ij")  # fmt: skip
+        ys, xs = pixel_grid(size)
         alpha = torch.zeros(len(closure), size, size)
         colour = torch.zeros(len(closure), 3, size, size)
         for eye in self.eyes:

@@ -78,9 +78,9 @@ class CompositeHead(nn.Module):
     them against it, which a new face pays for in sharpness.
 
     A part `layer` (models.layer.PartLayer) changes the source first (its mouth opened, its lids lowered):
-    the head warps and paints on that. What comes back then describes the whole frame for paste-back at the photo's resolution:
-    the two motions summed (small, so composing them is close to adding them), the mask covering the painted
-    interior too, and the frame itself as the painted pixels there."""
+    the head warps and paints on that. What comes back then describes the whole frame for paste-back at the
+    photo's resolution: the two motions summed (small, so composing them is close to adding them), the mask
+    covering the painted interior too, and the frame itself as the painted pixels there."""
 
     def __init__(self, channels: int, limit: float):
         super().__init__()

@@ -21,6 +21,12 @@ class PartLayer(NamedTuple):
     colour: torch.Tensor  # [N, 3, S, S] in [-1, 1]
 
 
+def pixel_grid(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ys, xs) [S, S]: each pixel's row and column on a size x size crop."""
+    side = torch.arange(size, dtype=torch.float32)
+    return torch.meshgrid(side, side, indexing="ij")
+
+
 def merge(layers: list[PartLayer]) -> PartLayer:
     """One layer of several on separate parts of the face: their motions summed, each one's paint where it is."""
     motion = sum(layer.motion for layer in layers)

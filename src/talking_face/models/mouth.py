@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from talking_face.features.schema import N_MEL, N_MFCC
-from talking_face.models.layer import PartLayer
+from talking_face.models.layer import PartLayer, pixel_grid
 
 UPPER_SHARE = 0.2  # of the extra opening, the upper lip's part; the jaw carries the rest
 CORNER_FALLOFF = 0.4  # the lips' vertical motion falls off as a Gaussian of this many mouth widths from the centre
@@ -120,8 +120,7 @@ class MouthShape:
         target = self.gap + strength * (opening * self.width - self.gap)  # the gap in pixels
         extra = target - self.gap  # < 0 closes a photo's open mouth
         upper, lower = UPPER_SHARE * extra, (1 - UPPER_SHARE) * extra
-        ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                                indexing="ij")  # fmt: skip
+        ys, xs = pixel_grid(size)
         cos, sin = math.cos(self.roll), math.sin(self.roll)
         dx, dy = xs - self.centre[0], ys - self.centre[1]
         along, down = dx * cos + dy * sin, -dx * sin + dy * cos  # the mouth's own axes
